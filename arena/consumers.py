@@ -1,0 +1,59 @@
+"""WebSocket /ws/battle/<id>/: the battle's state on connect, then every event as it happens."""
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from arena.models import Battle
+from arena.selectors import battle_public_state
+from arena.services.events import battle_group
+from arena.services.voters import voter_pk_from_session
+
+
+class BattleConsumer(AsyncJsonWebsocketConsumer):
+    group: str | None = None
+
+    async def connect(self) -> None:
+        self.public_id = self.scope["url_route"]["kwargs"]["public_id"]
+        voter_pk = voter_pk_from_session(self.scope.get("session"))
+        battle = await self._battle()
+        if battle is None or voter_pk is None or battle.voter_id != voter_pk:
+            await self.close(code=4403)  # not yours (or no such battle): say nothing about it
+            return
+        self.group = battle_group(self.public_id)
+        # Join before reading the state: a chunk sent in between is then delivered twice at
+        # worst (the browser drops it by its offset), never lost.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self._send_state()
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs) -> None:
+        if isinstance(content, dict) and content.get("type") == "sync":
+            await self._send_state()
+
+    async def battle_event(self, message) -> None:
+        await self.send_json(message["event"])
+
+    async def _send_state(self) -> None:
+        state = await self._state()
+        if state is not None:
+            await self.send_json({"type": "state", **state})
+
+    @database_sync_to_async
+    def _battle(self) -> Battle | None:
+        return Battle.objects.filter(public_id=self.public_id).first()
+
+    @database_sync_to_async
+    def _state(self):
+        from arena.services.generation import battles_expire_stale
+
+        battle = Battle.objects.filter(public_id=self.public_id).first()
+        if battle is None:
+            return None
+        if battle.status == Battle.GENERATING and battles_expire_stale(battle_id=battle.pk):
+            battle.refresh_from_db()
+        return battle_public_state(battle)

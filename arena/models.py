@@ -1,0 +1,217 @@
+"""What the arena stores. Everything a later leaderboard, integrity check or export needs is
+recorded from the first vote; nothing is ever deleted (a vote is excluded by a flag)."""
+from __future__ import annotations
+
+import re
+import secrets
+import string
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+MODALITY_CHOICES = [("text", "Text"), ("image", "Image"), ("audio", "Audio"), ("video", "Video"), ("3d", "3D")]
+LETTERS = string.ascii_uppercase
+
+
+def new_public_id() -> str:
+    # 128 random bits: opaque, not sequential, says nothing about the battle or its models.
+    return secrets.token_urlsafe(16)
+
+
+def new_voter_id() -> str:
+    return "v_" + secrets.token_urlsafe(12)
+
+
+class Competitor(models.Model):
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=120, help_text="Display name, revealed after the vote.")
+    organization = models.CharField(max_length=120, blank=True, help_text="Maker, revealed after the vote.")
+    modality = models.CharField(max_length=8, choices=MODALITY_CHOICES, db_index=True)
+    adapter = models.CharField(max_length=64, help_text="Adapter name in models_adapter (e.g. demo_text, openai_chat).")
+    adapter_config = models.JSONField(
+        default=dict, blank=True, help_text="Adapter settings. Secrets only by env-var name (api_key_env), never the value."
+    )
+    identity_words = models.JSONField(
+        default=list, blank=True, help_text="Extra words an output must not contain (name, slug and maker always count)."
+    )
+    active = models.BooleanField(default=True)
+    sampling_weight = models.FloatField(default=1.0)
+    max_concurrency = models.PositiveIntegerField(default=0, help_text="Generations at once; 0 = no limit.")
+    healthy = models.BooleanField(default=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_failure = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["modality", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.modality})"
+
+    def identity_terms(self) -> list[str]:
+        terms = {self.name, self.slug, self.organization, *(self.identity_words or [])}
+        return sorted({t.strip().lower() for t in terms if t and len(t.strip()) >= 3})
+
+
+def identity_pattern(terms: list[str]) -> re.Pattern[str] | None:
+    """A case-insensitive whole-word pattern for any of the terms (None when there are none)."""
+    if not terms:
+        return None
+    alts = "|".join(re.escape(t) for t in sorted(set(terms), key=len, reverse=True))
+    return re.compile(rf"(?<![\w]){alts}(?![\w])", re.IGNORECASE)
+
+
+class PromptSet(models.Model):
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=120)
+    modality = models.CharField(max_length=8, choices=MODALITY_CHOICES, db_index=True)
+    category = models.CharField(max_length=64, default="other", help_text="Category of its prompts unless a prompt says otherwise.")
+    source = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Prompt(models.Model):
+    SOURCE_SET, SOURCE_USER = "set", "user"
+    prompt_set = models.ForeignKey(PromptSet, null=True, blank=True, on_delete=models.PROTECT, related_name="prompts")
+    text = models.TextField()
+    modality = models.CharField(max_length=8, choices=MODALITY_CHOICES, db_index=True)
+    category = models.CharField(max_length=64, default="other", db_index=True)
+    language = models.CharField(max_length=16, default="und", db_index=True, help_text="Detected (ISO 639-1), 'und' if unknown.")
+    source = models.CharField(max_length=8, choices=[(SOURCE_SET, "prompt set"), (SOURCE_USER, "voter")], default=SOURCE_USER)
+    input_media = models.CharField(max_length=200, blank=True, help_text="Stored file name of an input image/audio, if any.")
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class Voter(models.Model):
+    public_id = models.CharField(max_length=32, unique=True, default=new_voter_id)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now=True)
+    battles_count = models.PositiveIntegerField(default=0)
+    votes_count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class Battle(models.Model):
+    MODE_PAIRWISE, MODE_KWISE = "pairwise", "kwise"
+    GENERATING, READY, VOTED, VOID = "generating", "ready", "voted", "void"
+    STATUS_CHOICES = [(GENERATING, "generating"), (READY, "ready to vote"), (VOTED, "voted"), (VOID, "void")]
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    mode = models.CharField(max_length=8, choices=[(MODE_PAIRWISE, "pairwise"), (MODE_KWISE, "K-wise")])
+    k = models.PositiveSmallIntegerField()
+    anonymous = models.BooleanField(default=True, help_text="Blind battle; named side-by-side battles are never counted.")
+    modality = models.CharField(max_length=8, choices=MODALITY_CHOICES, db_index=True)
+    voter = models.ForeignKey(Voter, on_delete=models.PROTECT, related_name="battles")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="battles", help_text="The first turn's prompt.")
+    status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=GENERATING, db_index=True)
+    void_reason = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(k__gte=2) & Q(k__lte=6), name="battle_k_2_to_6")]
+
+    def __str__(self) -> str:
+        return f"{self.mode} {self.modality} battle {self.public_id}"
+
+    @property
+    def turns_count(self) -> int:
+        return self.turns.count()
+
+
+class Turn(models.Model):
+    """One user message of the battle; every slot answers every turn."""
+
+    battle = models.ForeignKey(Battle, on_delete=models.CASCADE, related_name="turns")
+    index = models.PositiveSmallIntegerField()
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="turns")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["index"]
+        constraints = [models.UniqueConstraint(fields=["battle", "index"], name="turn_unique_index")]
+
+
+class Slot(models.Model):
+    """One competitor's place in a battle, shown to the voter only as its letter."""
+
+    battle = models.ForeignKey(Battle, on_delete=models.CASCADE, related_name="slots")
+    position = models.PositiveSmallIntegerField(help_text="0 = A, 1 = B, ... (shuffled)")
+    competitor = models.ForeignKey(Competitor, on_delete=models.PROTECT, related_name="slots")
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["battle", "position"], name="slot_unique_position"),
+            models.UniqueConstraint(fields=["battle", "competitor"], name="slot_unique_competitor"),
+        ]
+
+    @property
+    def letter(self) -> str:
+        return LETTERS[self.position]
+
+
+class Generation(models.Model):
+    """A slot's answer to one turn: output, timings and error."""
+
+    QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+    slot = models.ForeignKey(Slot, on_delete=models.CASCADE, related_name="generations")
+    turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="generations")
+    status = models.CharField(
+        max_length=8, choices=[(QUEUED, QUEUED), (RUNNING, RUNNING), (DONE, DONE), (FAILED, FAILED)], default=QUEUED
+    )
+    text = models.TextField(blank=True)
+    media_name = models.CharField(max_length=80, blank=True, help_text="Random file name under MEDIA_ROOT.")
+    media_mime = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True, help_text="For operators; never sent to the browser before the vote.")
+    meta = models.JSONField(default=dict, blank=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    first_token_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["turn__index", "slot__position"]
+        constraints = [models.UniqueConstraint(fields=["slot", "turn"], name="generation_unique_slot_turn")]
+
+
+class Vote(models.Model):
+    OUTCOME_CHOICES = [("a", "A is better"), ("b", "B is better"), ("tie", "Tie"), ("both_bad", "Both are bad")]
+    EXCL_IDENTITY_LEAK = "identity_leak"
+    EXCL_NAMED = "named_mode"
+    EXCL_VOID = "void_battle"
+    EXCL_FRAUD = "fraud_flag"
+
+    # One vote per battle: a database constraint (unique), not a check in Python.
+    battle = models.OneToOneField(Battle, on_delete=models.PROTECT, related_name="vote")
+    voter = models.ForeignKey(Voter, on_delete=models.PROTECT, related_name="votes")
+    outcome = models.CharField(max_length=8, choices=OUTCOME_CHOICES, blank=True, help_text="Pairwise only.")
+    ranking = models.JSONField(help_text="Place of each slot by position (1 = best; equal places = tie).")
+    best_only = models.BooleanField(default=False, help_text="K-wise: the voter picked only the best.")
+    criteria = models.JSONField(default=dict, blank=True, help_text="{criterion: outcome} (pairwise).")
+    feedback = models.TextField(blank=True)
+    client_shown_at = models.DateTimeField(null=True, blank=True)
+    client_first_interaction_at = models.DateTimeField(null=True, blank=True)
+    client_voted_at = models.DateTimeField(null=True, blank=True)
+    listen_ms = models.JSONField(default=dict, blank=True, help_text="Audio/video: playing time per slot letter (ms).")
+    network_hash = models.CharField(max_length=64, blank=True, help_text="Salted HMAC of the network address.")
+    idempotency_key = models.CharField(max_length=64, blank=True)
+    counted = models.BooleanField(default=True, db_index=True)
+    weight = models.FloatField(default=1.0)
+    exclusion_reason = models.CharField(max_length=32, blank=True, db_index=True)
+    exclusion_detail = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"vote on {self.battle.public_id}"

@@ -1,0 +1,75 @@
+"""Reads: what the browser may see of a battle. Before the vote nothing here names a
+competitor: positions are letters, media are random file names, errors are generic."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.urls import reverse
+
+from arena.models import Battle, Competitor, Generation, Slot
+from arena.services.render import markdown_html
+
+
+def media_url(name: str) -> str:
+    return reverse("arena:media", args=[name])
+
+
+def generation_public(gen: Generation, *, letter: str, turn_index: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"slot": letter, "turn": turn_index, "status": gen.status}
+    if gen.status == Generation.DONE:
+        out["text"] = gen.text
+        out["html"] = markdown_html(gen.text) if gen.text else ""
+        if gen.media_name:
+            out["media"] = {"url": media_url(gen.media_name), "mime": gen.media_mime}
+    elif gen.status == Generation.RUNNING:
+        from arena.services.generation import partial_key
+
+        out["text"] = cache.get(partial_key(gen.pk)) or ""
+    return out
+
+
+def revealed(battle: Battle) -> bool:
+    return not battle.anonymous or battle.status == Battle.VOTED
+
+
+def competitor_public(c: Competitor) -> dict[str, str]:
+    return {"model": c.name, "slug": c.slug, "organization": c.organization}
+
+
+def battle_public_state(battle: Battle) -> dict[str, Any]:
+    slots = list(Slot.objects.filter(battle=battle).select_related("competitor").order_by("position"))
+    gens = Generation.objects.filter(slot__battle=battle).select_related("turn").order_by("turn__index")
+    by_slot: dict[int, list[dict[str, Any]]] = {s.pk: [] for s in slots}
+    letters = {s.pk: s.letter for s in slots}
+    for g in gens:
+        by_slot[g.slot_id].append(generation_public(g, letter=letters[g.slot_id], turn_index=g.turn.index))
+    show_names = revealed(battle)
+    turns = [{"index": t.index, "prompt": t.prompt.text} for t in battle.turns.select_related("prompt").order_by("index")]
+    state: dict[str, Any] = {
+        "battle": battle.public_id,
+        "mode": battle.mode,
+        "k": battle.k,
+        "anonymous": battle.anonymous,
+        "modality": battle.modality,
+        "status": battle.status,
+        "turns": turns,
+        "max_turns": settings.ARENA_MAX_TURNS,
+        "can_continue": battle.modality == "text" and battle.status == Battle.READY and len(turns) < settings.ARENA_MAX_TURNS,
+        "slots": [{"slot": s.letter, "outputs": by_slot[s.pk]} for s in slots],
+        "criteria": settings.ARENA_CRITERIA if battle.mode == Battle.MODE_PAIRWISE else [],
+    }
+    if battle.status == Battle.VOID:
+        from arena.services.generation import VOID_MESSAGE
+
+        state["message"] = VOID_MESSAGE
+    if show_names:
+        for s, out in zip(slots, state["slots"]):
+            out.update(competitor_public(s.competitor))
+    return state
+
+
+def reveal(battle: Battle) -> list[dict[str, str]]:
+    slots = Slot.objects.filter(battle=battle).select_related("competitor").order_by("position")
+    return [{"slot": s.letter, **competitor_public(s.competitor)} for s in slots]

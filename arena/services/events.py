@@ -1,0 +1,120 @@
+"""Push events to a battle's WebSocket group, from a view, a Celery worker or an in-process thread.
+
+Events go through one ordered publisher per process: a generation thread hands a chunk over and
+goes on (no event loop spun up per token), and the publisher writes the partial text to the
+cache *before* sending the chunk, so a browser that (re)connects and reads the partial text
+misses nothing (see arena.consumers). Events caused by a database change are published only
+after the transaction commits (publish_on_commit).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.core.cache import cache
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def remember_server_loop(app):
+    """ASGI wrapper that notes the server's event loop. The in-memory channel layer (embedded
+    mode) lives on that loop, so the publisher must run there too."""
+
+    async def wrapper(scope, receive, send):
+        global _server_loop
+        _server_loop = asyncio.get_running_loop()
+        return await app(scope, receive, send)
+
+    return wrapper
+
+
+def battle_group(public_id: str) -> str:
+    return f"battle.{public_id}"
+
+
+class _Publisher:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue | None = None
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._loop is not None and not self._loop.is_closed():
+                return
+            ready = threading.Event()
+            if _server_loop is not None and _server_loop.is_running():
+                loop = _server_loop  # embedded: the in-memory layer is only reachable from here
+            else:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="arena-publisher", daemon=True).start()
+
+            async def boot() -> None:
+                self._queue = asyncio.Queue()
+                ready.set()
+                await self._drain()
+
+            asyncio.run_coroutine_threadsafe(boot(), loop)
+            ready.wait(5)
+            self._loop = loop
+
+    async def _drain(self) -> None:
+        layer = get_channel_layer()
+        assert self._queue is not None
+        while True:
+            kind, *args = await self._queue.get()
+            try:
+                if kind == "send" and layer is not None:
+                    await layer.group_send(args[0], {"type": "battle.event", "event": args[1]})
+                elif kind == "cache":
+                    cache.set(args[0], args[1], timeout=args[2])
+                elif kind == "flush":
+                    args[0].set()
+            except Exception:  # a lost event is recovered by the browser's resync; never stop the loop
+                log.exception("publisher: %s failed", kind)
+
+    def put(self, *item: Any) -> None:
+        self._start()
+        assert self._loop is not None and self._queue is not None
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything handed over so far has been sent."""
+        if self._loop is None:
+            return True
+        done = threading.Event()
+        self.put("flush", done)
+        try:
+            if asyncio.get_running_loop() is self._loop:
+                return False  # cannot wait on our own loop; the events go out in order anyway
+        except RuntimeError:
+            pass
+        return done.wait(timeout)
+
+
+_publisher = _Publisher()
+
+
+def publish(group: str, event: dict[str, Any]) -> None:
+    """Hand an event over for sending (in order); returns at once."""
+    _publisher.put("send", group, event)
+
+
+def cache_then_publish(key: str, value: str, timeout: int, group: str, event: dict[str, Any]) -> None:
+    """Write the cache entry, then send the event, in that order (see module docstring)."""
+    _publisher.put("cache", key, value, timeout)
+    _publisher.put("send", group, event)
+
+
+def flush(timeout: float = 5.0) -> bool:
+    return _publisher.flush(timeout)
+
+
+def publish_on_commit(group: str, event: dict[str, Any]) -> None:
+    transaction.on_commit(lambda: publish(group, event))

@@ -1,0 +1,225 @@
+"""Generating the outputs of a battle: queue one task per slot, run the adapter, stream the
+chunks to the battle's WebSocket group, save the output, and move the battle on.
+
+The same `run_generation` runs in a Celery worker (queue chosen by the adapter: default, api
+or gpu) or, on the embedded default, in a thread pool of the web process.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from arena.models import Battle, Competitor, Generation
+from arena.services.events import battle_group, cache_then_publish, flush, publish_on_commit
+from models_adapter.base import AdapterError, GenerationRequest, Turn as ChatTurn, adapter_class, build_adapter
+
+log = logging.getLogger(__name__)
+
+# After this many failures in a row a competitor is left out of new battles.
+UNHEALTHY_AFTER = 3
+VOID_MESSAGE = "A model failed to answer, so this battle cannot be judged. Start a new round."
+
+_pool: ThreadPoolExecutor | None = None
+
+EXTENSIONS = {
+    "image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "audio/wav": ".wav", "audio/x-wav": ".wav",
+    "audio/mpeg": ".mp3", "video/mp4": ".mp4", "video/webm": ".webm", "model/gltf-binary": ".glb",
+    "model/gltf+json": ".gltf",
+}
+
+
+def partial_key(generation_id: int) -> str:
+    return f"arena:gen:{generation_id}:partial"
+
+
+def enqueue_turn(*, turn_id: int) -> None:
+    """Queue a generation task per slot of the turn (called after the turn is committed)."""
+    from arena.tasks import generate
+
+    gens = Generation.objects.filter(turn_id=turn_id).select_related("slot__competitor")
+    for gen in gens:
+        comp = gen.slot.competitor
+        if settings.ARENA_INPROCESS_TASKS:
+            global _pool
+            if _pool is None:
+                _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="arena-gen")
+            _pool.submit(_run_safely, gen.pk)
+        else:
+            try:
+                queue = adapter_class(comp.adapter).queue_for(comp.adapter_config)
+            except AdapterError:
+                queue = settings.CELERY_TASK_DEFAULT_QUEUE
+            generate.apply_async(args=[gen.pk], queue=queue)
+
+
+def _run_safely(generation_id: int) -> None:
+    try:
+        run_generation(generation_id)
+        flush()
+    except Exception:  # the thread pool would swallow it silently
+        log.exception("generation %s crashed", generation_id)
+    finally:
+        from django.db import connection
+
+        connection.close()
+
+
+def _history(gen: Generation) -> tuple[ChatTurn, ...]:
+    earlier = (
+        Generation.objects.filter(slot_id=gen.slot_id, turn__index__lt=gen.turn.index)
+        .select_related("turn__prompt")
+        .order_by("turn__index")
+    )
+    out: list[ChatTurn] = []
+    for g in earlier:
+        out += [ChatTurn("user", g.turn.prompt.text), ChatTurn("assistant", g.text)]
+    return tuple(out)
+
+
+def _save_media(data: bytes, mime: str) -> str:
+    from models_adapter.media import strip_metadata
+
+    clean = strip_metadata(data, mime)  # no EXIF / PNG text / ID3 / generator field may name the model
+    name = secrets.token_hex(16) + EXTENSIONS.get(mime, ".bin")
+    root = Path(settings.MEDIA_ROOT)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / (name + ".part")
+    tmp.write_bytes(clean)
+    tmp.rename(root / name)  # readers never see a half-written file
+    return name
+
+
+def run_generation(generation_id: int) -> None:
+    gen = (
+        Generation.objects.select_related("slot__competitor", "slot__battle", "turn__prompt")
+        .filter(pk=generation_id)
+        .first()
+    )
+    if gen is None or gen.status in (Generation.DONE, Generation.FAILED):
+        return  # already finished: a retried task changes nothing
+    battle = gen.slot.battle
+    if battle.status == Battle.VOID:
+        _finish_failed(gen, "battle already void", count_failure=False)
+        return
+    if gen.status == Generation.RUNNING:
+        # Started before and never finished: the worker died mid-generation (the task came back
+        # through acks_late). Text already streamed cannot be taken back, so the battle is void.
+        _finish_failed(gen, "worker lost during generation", count_failure=False)
+        return
+    Generation.objects.filter(pk=gen.pk).update(status=Generation.RUNNING, started_at=timezone.now())
+    comp: Competitor = gen.slot.competitor
+    group = battle_group(battle.public_id)
+    letter = gen.slot.letter
+    turn_index = gen.turn.index
+    parts: list[str] = []
+    state = {"offset": 0, "first": None}
+
+    def on_text(chunk: str) -> None:
+        if not chunk:
+            return
+        if state["first"] is None:
+            state["first"] = timezone.now()
+        offset = state["offset"]
+        parts.append(chunk)
+        state["offset"] = offset + len(chunk)
+        cache_then_publish(
+            partial_key(gen.pk),
+            "".join(parts),
+            settings.ARENA_GENERATION_TIMEOUT_S * 4,
+            group,
+            {"type": "chunk", "slot": letter, "turn": turn_index, "offset": offset, "text": chunk},
+        )
+
+    request = GenerationRequest(
+        modality=battle.modality,
+        prompt=gen.turn.prompt.text,
+        history=_history(gen),
+        seed=secrets.randbelow(2**31),
+    )
+    started = time.monotonic()
+    try:
+        adapter = build_adapter(comp.adapter, comp.adapter_config)
+        result = adapter.generate(request, on_text)
+        media_name = _save_media(result.media.data, result.media.mime) if result.media else ""
+    except Exception as exc:  # AdapterError, a bug, a bad file: the slot fails, the battle is void
+        if not isinstance(exc, AdapterError):
+            log.exception("generation %s (%s) crashed", gen.pk, comp.slug)
+        _finish_failed(gen, f"{type(exc).__name__}: {exc}"[:2000], count_failure=True)
+        return
+    text = result.text or "".join(parts)
+    now = timezone.now()
+    meta = dict(result.meta or {}, seconds=round(time.monotonic() - started, 3))
+    with transaction.atomic():
+        # Lock the battle: slots finishing together must agree on who moves it to "ready".
+        locked = Battle.objects.select_for_update().get(pk=battle.pk)
+        updated = Generation.objects.filter(pk=gen.pk, status=Generation.RUNNING).update(
+            status=Generation.DONE,
+            text=text,
+            media_name=media_name,
+            media_mime=result.media.mime if result.media else "",
+            meta=meta,
+            first_token_at=state["first"] or now,
+            finished_at=now,
+        )
+        if not updated:
+            return  # failed meanwhile (timeout sweep)
+        Competitor.objects.filter(pk=comp.pk, consecutive_failures__gt=0).update(consecutive_failures=0)
+        from arena.selectors import generation_public
+
+        gen.refresh_from_db()
+        publish_on_commit(group, {"type": "slot_done", **generation_public(gen, letter=letter, turn_index=turn_index)})
+        pending = Generation.objects.filter(turn_id=gen.turn_id).exclude(status=Generation.DONE).exists()
+        if not pending and locked.status == Battle.GENERATING:
+            locked.status = Battle.READY
+            locked.ready_at = now
+            locked.save(update_fields=["status", "ready_at"])
+            publish_on_commit(group, {"type": "battle_ready"})
+
+
+def _finish_failed(gen: Generation, error: str, *, count_failure: bool) -> None:
+    comp = gen.slot.competitor
+    with transaction.atomic():
+        battle = Battle.objects.select_for_update().get(pk=gen.slot.battle_id)
+        Generation.objects.filter(pk=gen.pk).exclude(status=Generation.DONE).update(
+            status=Generation.FAILED, error=error, finished_at=timezone.now()
+        )
+        if count_failure:
+            Competitor.objects.filter(pk=comp.pk).update(
+                consecutive_failures=F("consecutive_failures") + 1, last_failure=error[:500]
+            )
+            Competitor.objects.filter(pk=comp.pk, consecutive_failures__gte=UNHEALTHY_AFTER).update(healthy=False)
+        group = battle_group(battle.public_id)
+        # Never the error itself before the vote: it could name the model or its server.
+        publish_on_commit(group, {"type": "slot_failed", "slot": gen.slot.letter, "turn": gen.turn.index})
+        if battle.status in (Battle.GENERATING, Battle.READY):
+            battle.status = Battle.VOID
+            battle.void_reason = "generation_failed"
+            battle.save(update_fields=["status", "void_reason"])
+            publish_on_commit(group, {"type": "battle_void", "message": VOID_MESSAGE})
+    log.warning("generation %s of %s failed: %s", gen.pk, comp.slug, error)
+
+
+def battles_expire_stale(*, older_than_s: int | None = None, battle_id: int | None = None) -> int:
+    """Void battles whose generation has run past the timeout (a lost task, a hung model)."""
+    limit = timezone.now() - timezone.timedelta(seconds=older_than_s or settings.ARENA_GENERATION_TIMEOUT_S)
+    stale = Generation.objects.filter(
+        status__in=[Generation.QUEUED, Generation.RUNNING], queued_at__lt=limit, turn__battle__status=Battle.GENERATING
+    ).select_related("slot__competitor", "slot__battle", "turn")
+    if battle_id is not None:
+        stale = stale.filter(turn__battle_id=battle_id)
+    n = 0
+    for gen in stale:
+        _finish_failed(gen, "timed out", count_failure=gen.status == Generation.RUNNING)
+        n += 1
+    return n
+
+
+

@@ -1,0 +1,61 @@
+"""Prompts: validation, language detection, and drawing one from a prompt set."""
+from __future__ import annotations
+
+import random
+
+from django.conf import settings
+
+from arena.errors import BadRequest, NotFound
+from arena.models import Prompt
+
+try:
+    from langdetect import DetectorFactory, LangDetectException, detect
+
+    DetectorFactory.seed = 0  # langdetect is random by default; the same prompt must get the same language
+except ImportError:  # pragma: no cover - langdetect is in requirements.txt
+    detect = None
+
+
+def detect_language(text: str) -> str:
+    letters = sum(ch.isalpha() for ch in text)
+    if detect is None or letters < 3:
+        return "und"
+    try:
+        return detect(text)
+    except LangDetectException:
+        return "und"
+
+
+def clean_prompt_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise BadRequest("The prompt must be text.")
+    text = text.replace("\r\n", "\n").strip()
+    if not text:
+        raise BadRequest("Please write a prompt (it is empty).")
+    limit = settings.ARENA_MAX_PROMPT_CHARS
+    if len(text) > limit:
+        raise BadRequest(f"The prompt is too long: {len(text)} characters, at most {limit}.")
+    return text
+
+
+def prompt_for_battle(*, text: object, modality: str, prompt_id: object = None, category: str | None = None) -> Prompt:
+    """The set prompt the voter drew (if its text is unchanged), else a new voter prompt."""
+    text = clean_prompt_text(text)
+    if prompt_id not in (None, ""):
+        try:
+            drawn = Prompt.objects.filter(pk=int(prompt_id), modality=modality).first()  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise BadRequest("prompt_id must be a number.") from None
+        if drawn is not None and drawn.text.strip() == text:
+            return drawn
+    return Prompt.objects.create(
+        text=text, modality=modality, category=category or "other", language=detect_language(text), source=Prompt.SOURCE_USER
+    )
+
+
+def random_prompt(*, modality: str, rng: random.Random | None = None) -> Prompt:
+    qs = Prompt.objects.filter(modality=modality, source=Prompt.SOURCE_SET, prompt_set__active=True)
+    count = qs.count()
+    if count == 0:
+        raise NotFound(f"There is no prompt set for {modality} yet.")
+    return qs.order_by("pk")[(rng or random).randrange(count)]

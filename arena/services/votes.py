@@ -1,0 +1,157 @@
+"""Casting a vote: validated in full before anything is written, one per battle (a database
+constraint), idempotent for a retried request, and then the names are revealed."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from arena.errors import BadRequest, Conflict, Forbidden
+from arena.models import LETTERS, Battle, Vote, Voter
+from arena.services.integrity import identity_leak
+
+PAIRWISE_OUTCOMES = {"a": [1, 2], "b": [2, 1], "tie": [1, 1], "both_bad": [1, 1]}
+
+
+@dataclass(frozen=True)
+class Ballot:
+    outcome: str
+    ranking: list[int]
+    best_only: bool
+
+
+def competition_ranking(places: list[int]) -> list[int]:
+    """Places as "1224": each is 1 + how many are strictly better (so ties share a place)."""
+    return [1 + sum(q < p for q in places) for p in places]
+
+
+def parse_ballot(*, battle: Battle, outcome: object = None, ranking: object = None, best: object = None) -> Ballot:
+    k = battle.k
+    if battle.mode == Battle.MODE_PAIRWISE:
+        if outcome not in PAIRWISE_OUTCOMES:
+            raise BadRequest("Choose one of: A is better, B is better, tie, both are bad.")
+        return Ballot(outcome=str(outcome), ranking=list(PAIRWISE_OUTCOMES[outcome]), best_only=False)  # type: ignore[index]
+    letters = list(LETTERS[:k])
+    if best not in (None, ""):
+        if best not in letters:
+            raise BadRequest(f"The best output must be one of {', '.join(letters)}.")
+        return Ballot(outcome="", ranking=[1 if ch == best else 2 for ch in letters], best_only=True)
+    if not isinstance(ranking, list) or len(ranking) != k:
+        raise BadRequest(f"Rank all {k} outputs ({', '.join(letters)}), or pick only the best.")
+    if not all(isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= k for p in ranking):
+        raise BadRequest(f"Each place must be a whole number from 1 to {k}.")
+    return Ballot(outcome="", ranking=competition_ranking(ranking), best_only=False)
+
+
+def _ms_to_dt(value: object, name: str) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 1e14:
+        raise BadRequest(f"{name} must be a time in milliseconds since 1970.")
+    return dt.datetime.fromtimestamp(value / 1000, tz=dt.timezone.utc)
+
+
+def _criteria(battle: Battle, criteria: object) -> dict[str, str]:
+    if criteria in (None, "", {}):
+        return {}
+    if battle.mode != Battle.MODE_PAIRWISE or not isinstance(criteria, dict):
+        raise BadRequest("Per-criterion votes are a mapping {criterion: a|b|tie|both_bad}, for pairwise battles.")
+    unknown = [c for c in criteria if c not in settings.ARENA_CRITERIA]
+    if unknown:
+        raise BadRequest(f"Unknown criterion {unknown[0]!r}; known: {', '.join(settings.ARENA_CRITERIA)}.")
+    bad = [c for c, v in criteria.items() if v not in PAIRWISE_OUTCOMES]
+    if bad:
+        raise BadRequest(f"Criterion {bad[0]!r}: choose a, b, tie or both_bad.")
+    return {str(c): str(v) for c, v in criteria.items()}
+
+
+def _listen_ms(battle: Battle, listen: object) -> dict[str, int]:
+    if listen in (None, "", {}):
+        return {}
+    letters = LETTERS[: battle.k]
+    if not isinstance(listen, dict) or not all(
+        k in letters and isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1e9 for k, v in listen.items()
+    ):
+        raise BadRequest(f"listen_ms must map output letters ({', '.join(letters)}) to milliseconds.")
+    return {k: int(v) for k, v in listen.items()}
+
+
+def vote_cast(
+    *,
+    battle: Battle,
+    voter: Voter,
+    data: dict[str, Any],
+    network_hash: str = "",
+) -> tuple[Vote, bool]:
+    """Store the vote. Returns (vote, created); a retry with the same idempotency key returns
+    the stored vote with created=False instead of an error."""
+    if battle.voter_id != voter.pk:
+        raise Forbidden("This battle belongs to another voter.")
+    ballot = parse_ballot(battle=battle, outcome=data.get("outcome"), ranking=data.get("ranking"), best=data.get("best"))
+    criteria = _criteria(battle, data.get("criteria"))
+    feedback = data.get("feedback") or ""
+    if not isinstance(feedback, str) or len(feedback) > settings.ARENA_FEEDBACK_MAX_CHARS:
+        raise BadRequest(f"Feedback must be text of at most {settings.ARENA_FEEDBACK_MAX_CHARS} characters.")
+    timings = data.get("timings") or {}
+    if not isinstance(timings, dict):
+        raise BadRequest("timings must be an object.")
+    shown = _ms_to_dt(timings.get("shown_at"), "timings.shown_at")
+    first = _ms_to_dt(timings.get("first_interaction_at"), "timings.first_interaction_at")
+    voted = _ms_to_dt(timings.get("voted_at"), "timings.voted_at")
+    listen = _listen_ms(battle, data.get("listen_ms"))
+    key = data.get("idempotency_key") or ""
+    if not isinstance(key, str) or len(key) > 64:
+        raise BadRequest("idempotency_key must be a string of at most 64 characters.")
+
+    with transaction.atomic():
+        # Lock the battle row: concurrent votes (double clicks, many tabs, a script) queue here,
+        # and the unique constraint on Vote.battle is the last word if anything slips through.
+        locked = Battle.objects.select_for_update().get(pk=battle.pk)
+        existing = Vote.objects.filter(battle=locked).first()
+        if existing is not None:
+            if key and existing.idempotency_key == key:
+                return existing, False
+            raise Conflict("You already voted on this battle. Start a new round.")
+        if locked.status == Battle.VOID:
+            raise Conflict("This battle is void (a model failed to answer); it cannot be judged. Start a new round.")
+        if locked.status == Battle.GENERATING:
+            raise Conflict("Wait until every answer is complete, then vote.")
+        counted, reason, detail = True, "", ""
+        if not locked.anonymous:
+            counted, reason, detail = False, Vote.EXCL_NAMED, "named side-by-side battle"
+        else:
+            leak = identity_leak(locked)
+            if leak:
+                counted, reason, detail = False, Vote.EXCL_IDENTITY_LEAK, leak
+        try:
+            with transaction.atomic():
+                vote = Vote.objects.create(
+                    battle=locked,
+                    voter=voter,
+                    outcome=ballot.outcome,
+                    ranking=ballot.ranking,
+                    best_only=ballot.best_only,
+                    criteria=criteria,
+                    feedback=feedback.strip(),
+                    client_shown_at=shown,
+                    client_first_interaction_at=first,
+                    client_voted_at=voted,
+                    listen_ms=listen,
+                    network_hash=network_hash,
+                    idempotency_key=key,
+                    counted=counted,
+                    exclusion_reason=reason,
+                    exclusion_detail=detail,
+                )
+        except IntegrityError:
+            raise Conflict("You already voted on this battle. Start a new round.") from None
+        locked.status = Battle.VOTED
+        locked.save(update_fields=["status"])
+        Voter.objects.filter(pk=voter.pk).update(votes_count=F("votes_count") + 1, last_seen=timezone.now())
+    battle.status = Battle.VOTED
+    return vote, True

@@ -1,0 +1,166 @@
+"""Battle page and its JSON API. Thin: parse, call a service or selector, answer."""
+from __future__ import annotations
+
+import functools
+import json
+import mimetypes
+from pathlib import Path
+from typing import Any, Callable
+
+from django.conf import settings
+from django.db.models import Count
+from django.http import FileResponse, Http404, HttpRequest, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from arena.errors import ArenaError, BadRequest
+from arena.models import MODALITY_CHOICES, Battle, Competitor, Generation
+from arena.selectors import battle_public_state, reveal
+from arena.services.battles import battle_continue, battle_create, battle_for_voter
+from arena.services.prompts import random_prompt
+from arena.services.voters import network_hash, voter_for_request
+from arena.services.votes import vote_cast
+
+MAX_BODY = 64 * 1024
+
+
+def _json_api(view: Callable[..., Any]) -> Callable[..., JsonResponse]:
+    """Turn ArenaError into a JSON 4xx with its message; anything else is our fault (500)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        try:
+            result = view(request, *args, **kwargs)
+        except ArenaError as e:
+            return JsonResponse({"error": e.message}, status=e.status)
+        if isinstance(result, JsonResponse):
+            return result
+        return JsonResponse(result)
+
+    return wrapper
+
+
+def _body(request: HttpRequest) -> dict[str, Any]:
+    if len(request.body) > MAX_BODY:
+        raise BadRequest("The request is too large.")
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return data
+
+
+def _modalities() -> list[dict[str, Any]]:
+    counts = dict(
+        Competitor.objects.filter(active=True, healthy=True).values_list("modality").annotate(n=Count("pk"))
+    )
+    return [{"value": m, "label": label, "models": counts.get(m, 0)} for m, label in MODALITY_CHOICES]
+
+
+@require_GET
+def battle_page(request: HttpRequest):
+    context = {
+        "modalities": _modalities(),
+        "k_options": list(range(settings.ARENA_K_MIN, settings.ARENA_K_MAX + 1)),
+        "k_default": settings.ARENA_K_DEFAULT,
+        "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS,
+        "criteria": settings.ARENA_CRITERIA,
+    }
+    return render(request, "arena/battle.html", context)
+
+
+@require_POST
+@_json_api
+def api_battle_create(request: HttpRequest):
+    data = _body(request)
+    voter = voter_for_request(request)
+    battle = battle_create(
+        voter=voter,
+        modality=data.get("modality", "text"),
+        prompt_text=data.get("prompt"),
+        mode=data.get("mode"),
+        k=data.get("k"),
+        prompt_id=data.get("prompt_id"),
+        named=data.get("models"),
+    )
+    return JsonResponse(battle_public_state(battle), status=201)
+
+
+@require_GET
+@_json_api
+def api_battle_detail(request: HttpRequest, public_id: str):
+    battle = battle_for_voter(public_id=public_id, voter=voter_for_request(request, create=False))
+    return battle_public_state(battle)
+
+
+@require_POST
+@_json_api
+def api_battle_turn(request: HttpRequest, public_id: str):
+    data = _body(request)
+    voter = voter_for_request(request, create=False)
+    battle = battle_for_voter(public_id=public_id, voter=voter)
+    battle_continue(battle=battle, voter=voter, prompt_text=data.get("prompt"))  # type: ignore[arg-type]
+    battle.refresh_from_db()
+    return JsonResponse(battle_public_state(battle), status=201)
+
+
+@require_POST
+@_json_api
+def api_battle_vote(request: HttpRequest, public_id: str):
+    data = _body(request)
+    voter = voter_for_request(request, create=False)
+    battle = battle_for_voter(public_id=public_id, voter=voter)
+    vote, created = vote_cast(battle=battle, voter=voter, data=data, network_hash=network_hash(request))  # type: ignore[arg-type]
+    body = {
+        "battle": battle.public_id,
+        "ranking": vote.ranking,
+        "outcome": vote.outcome,
+        "counted": vote.counted,
+        "excluded_because": vote.exclusion_detail if not vote.counted else "",
+        "models": reveal(battle),
+    }
+    return JsonResponse(body, status=201 if created else 200)
+
+
+@require_GET
+@_json_api
+def api_prompt_random(request: HttpRequest):
+    modality = request.GET.get("modality", "text")
+    if modality not in dict(MODALITY_CHOICES):
+        raise BadRequest(f"Unknown modality {modality!r}.")
+    p = random_prompt(modality=modality)
+    return {"id": p.pk, "text": p.text, "category": p.category}
+
+
+@require_GET
+@_json_api
+def api_competitors(request: HttpRequest):
+    """The public roster for named side-by-side battles (names only, never adapter config)."""
+    qs = Competitor.objects.filter(active=True)
+    modality = request.GET.get("modality")
+    if modality:
+        qs = qs.filter(modality=modality)
+    return {"models": [{"slug": c.slug, "model": c.name, "organization": c.organization, "modality": c.modality} for c in qs]}
+
+
+@require_GET
+def media(request: HttpRequest, name: str):
+    """A generated file, only to the voter whose battle it belongs to (or anyone once voted)."""
+    gen = Generation.objects.select_related("slot__battle").filter(media_name=name).first()
+    if gen is None:
+        raise Http404("No such file.")
+    battle = gen.slot.battle
+    voter = voter_for_request(request, create=False)
+    if battle.status != Battle.VOTED and (voter is None or voter.pk != battle.voter_id):
+        raise Http404("No such file.")
+    path = Path(settings.MEDIA_ROOT) / name
+    if not path.is_file():
+        raise Http404("No such file.")
+    response = FileResponse(path.open("rb"), content_type=gen.media_mime or mimetypes.guess_type(name)[0])
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+

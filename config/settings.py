@@ -1,0 +1,163 @@
+"""Settings, read from the environment.
+
+With no DATABASE_URL and no REDIS_URL the arena runs on its embedded default: SQLite, the
+in-memory channel layer, and generation / recompute tasks run inside the web process. With
+them it uses Postgres, Redis (channel layer, cache, Celery broker) and Celery workers.
+Every setting is listed in the README.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envbool(name: str, default: str = "False") -> bool:
+    return os.environ.get(name, default).strip().lower() in ("1", "true", "yes", "on")
+
+
+def envint(name: str, default: str) -> int:
+    return int(os.environ.get(name, default))
+
+
+def envfloat(name: str, default: str) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _database(url: str) -> dict:
+    """A DATABASE_URL such as postgres://user:pass@host:5432/name (or sqlite:///path)."""
+    u = urlparse(url)
+    if u.scheme in ("postgres", "postgresql", "pgsql"):
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(u.path.lstrip("/")) or "arena",
+            "USER": unquote(u.username or "") or "postgres",
+            "PASSWORD": unquote(u.password or ""),
+            "HOST": u.hostname or "",
+            "PORT": str(u.port or ""),
+            "CONN_MAX_AGE": envint("DB_CONN_MAX_AGE", "60"),
+            "TEST": {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_arena")},
+        }
+    if u.scheme == "sqlite":
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": u.path or BASE_DIR / "db.sqlite3"}
+    raise ValueError(f"DATABASE_URL: unsupported scheme {u.scheme!r} (use postgres:// or sqlite://)")
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-change-me")
+DEBUG = envbool("DEBUG", "True")
+ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+REDIS_URL = os.environ.get("REDIS_URL", "")
+# Embedded: no services configured; everything runs inside the web process.
+EMBEDDED = not DATABASE_URL and not REDIS_URL
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "arena",
+    "models_adapter",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {"default": _database(DATABASE_URL or f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNELS_PREFIX", "arena")},
+        }
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
+# Generated media: random file names, served only through arena.views.media (never by URL guess).
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
+
+SESSION_COOKIE_AGE = 60 * 60 * 24 * 365
+SESSION_SAVE_EVERY_REQUEST = False
+
+# Celery. Broker: CELERY_BROKER_URL, else REDIS_URL. Without either, tasks run in-process.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL) or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Embedded runs tasks in a thread of the web process (arena.services.generation); never eager
+# inside a request, which would block the page until every output is done.
+ARENA_INPROCESS_TASKS = envbool("ARENA_INPROCESS_TASKS", "True" if CELERY_BROKER_URL == "memory://" else "False")
+
+# Arena behaviour.
+ARENA_MAX_PROMPT_CHARS = envint("ARENA_MAX_PROMPT_CHARS", "4000")
+ARENA_MAX_TURNS = envint("ARENA_MAX_TURNS", "5")
+ARENA_K_MIN = 3
+ARENA_K_MAX = 6
+ARENA_K_DEFAULT = envint("ARENA_K_DEFAULT", "4")
+ARENA_GENERATION_TIMEOUT_S = envint("ARENA_GENERATION_TIMEOUT_S", "120")
+ARENA_FEEDBACK_MAX_CHARS = envint("ARENA_FEEDBACK_MAX_CHARS", "2000")
+# Salt for hashing the voter's network address; never store the raw address.
+ARENA_IP_SALT = os.environ.get("ARENA_IP_SALT", SECRET_KEY)
+ARENA_CRITERIA = [c for c in os.environ.get("ARENA_CRITERIA", "helpfulness,accuracy,style").split(",") if c]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}

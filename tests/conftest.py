@@ -1,0 +1,59 @@
+"""Shared fixtures. Tests run on real Postgres and Redis (scripts/test.sh sets DATABASE_URL and
+REDIS_URL). In-process tests run Celery tasks eagerly inside the test's transaction; the
+browser and worker tests start real daphne and Celery processes (tests/e2e/conftest.py)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from config.celery import app as celery_app
+
+celery_app.conf.task_always_eager = True
+celery_app.conf.task_eager_propagates = True
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def demo(db):
+    """The demo roster and prompt sets, with streaming delays off so tests are quick."""
+    from arena.models import Competitor
+
+    call_command("arena_seed_demo", stdout=open("/dev/null", "w"))
+    for c in Competitor.objects.all():
+        c.adapter_config = {**c.adapter_config, "token_delay_ms": 0, "render_delay_ms": 0}
+        c.save(update_fields=["adapter_config"])
+    return Competitor.objects.all()
+
+
+class ArenaClient(Client):
+    """A browser-like client for the JSON API; each instance is one voter (one session)."""
+
+    def post_json(self, url: str, data: object, **extra):
+        return self.post(url, json.dumps(data), content_type="application/json", **extra)
+
+    def start(self, django_capture_on_commit_callbacks, **body):
+        body.setdefault("prompt", "Explain how photosynthesis works.")
+        body.setdefault("modality", "text")
+        with django_capture_on_commit_callbacks(execute=True):
+            res = self.post_json("/api/battles/", body)
+        return res
+
+    def vote(self, battle_id: str, **body):
+        return self.post_json(f"/api/battles/{battle_id}/vote/", body)
+
+
+@pytest.fixture
+def voter_client() -> ArenaClient:
+    return ArenaClient()
+
+
+@pytest.fixture
+def other_client() -> ArenaClient:
+    return ArenaClient()
