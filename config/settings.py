@@ -41,7 +41,17 @@ def _database(url: str) -> dict:
             "TEST": {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_arena")},
         }
     if u.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": u.path or BASE_DIR / "db.sqlite3"}
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": u.path or BASE_DIR / "db.sqlite3",
+            # Generation threads write at once: take the write lock when a transaction starts
+            # (no read-to-write upgrade deadlock) and wait for it instead of failing.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
     raise ValueError(f"DATABASE_URL: unsupported scheme {u.scheme!r} (use postgres:// or sqlite://)")
 
 
@@ -70,6 +80,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -123,6 +134,10 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
+# WhiteNoise serves static files from the web process; with finders on, no collectstatic step
+# is needed (run `manage.py collectstatic` in production and set WHITENOISE_USE_FINDERS=false).
+WHITENOISE_USE_FINDERS = envbool("WHITENOISE_USE_FINDERS", "True")
+WHITENOISE_AUTOREFRESH = DEBUG
 # Generated media: random file names, served only through arena.views.media (never by URL guess).
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 
