@@ -20,6 +20,16 @@ def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """Each async test has its own event loop; a Redis channel layer must not outlive its loop."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 @pytest.fixture
 def demo(db):
     """The demo roster and prompt sets, with streaming delays off so tests are quick."""
@@ -46,7 +56,8 @@ class ArenaClient(Client):
         return res
 
     def vote(self, battle_id: str, **body):
-        return self.post_json(f"/api/battles/{battle_id}/vote/", body)
+        meta = {k: body.pop(k) for k in list(body) if k.isupper()}  # REMOTE_ADDR etc. go to the request
+        return self.post_json(f"/api/battles/{battle_id}/vote/", body, **meta)
 
 
 @pytest.fixture
@@ -57,3 +68,14 @@ def voter_client() -> ArenaClient:
 @pytest.fixture
 def other_client() -> ArenaClient:
     return ArenaClient()
+
+
+@pytest.fixture
+async def close_db_after():
+    """Async tests touch the database from asgiref's sync thread; close that thread's connection
+    afterwards so the test database can be dropped."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()

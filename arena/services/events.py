@@ -13,7 +13,8 @@ import logging
 import threading
 from typing import Any
 
-from channels.layers import get_channel_layer
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers, get_channel_layer
 from django.core.cache import cache
 from django.db import transaction
 
@@ -51,21 +52,23 @@ class _Publisher:
             ready = threading.Event()
             if _server_loop is not None and _server_loop.is_running():
                 loop = _server_loop  # embedded: the in-memory layer is only reachable from here
+                layer = get_channel_layer()  # ...and it must be the server's own instance
             else:
                 loop = asyncio.new_event_loop()
                 threading.Thread(target=loop.run_forever, name="arena-publisher", daemon=True).start()
+                # A layer of our own: a Redis layer's locks belong to the loop that first used them.
+                layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
 
             async def boot() -> None:
                 self._queue = asyncio.Queue()
                 ready.set()
-                await self._drain()
+                await self._drain(layer)
 
             asyncio.run_coroutine_threadsafe(boot(), loop)
             ready.wait(5)
             self._loop = loop
 
-    async def _drain(self) -> None:
-        layer = get_channel_layer()
+    async def _drain(self, layer) -> None:
         assert self._queue is not None
         while True:
             kind, *args = await self._queue.get()
