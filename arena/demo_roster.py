@@ -9,7 +9,7 @@ COMPETITORS: list[tuple[str, str, str, str, str, dict]] = [
     ("lumen-13b", "Lumen-13B", "Brightfield AI", "text", "demo_text",
      {"quality": 0.8, "style": "verbose", "identity": "Lumen-13B from Brightfield AI"}),
     ("quill-3", "Quill-3", "Inkwell Research", "text", "demo_text",
-     {"quality": 0.55, "style": "concise", "identity": "Quill-3 by Inkwell Research"}),
+     {"quality": 0.55, "style": "bullet", "identity": "Quill-3 by Inkwell Research"}),
     ("pebble-1b", "Pebble-1B", "Riverstone Systems", "text", "demo_text",
      {"quality": 0.3, "style": "rambling", "identity": "Pebble-1B by Riverstone Systems"}),
     ("mumble-0", "Mumble-0", "Static Garage", "text", "demo_text",
