@@ -167,6 +167,8 @@ ARENA_GENERATION_TIMEOUT_S = envint("ARENA_GENERATION_TIMEOUT_S", "120")
 ARENA_FEEDBACK_MAX_CHARS = envint("ARENA_FEEDBACK_MAX_CHARS", "2000")
 # Salt for hashing the voter's network address; never store the raw address.
 ARENA_IP_SALT = os.environ.get("ARENA_IP_SALT", SECRET_KEY)
+# Behind a reverse proxy you trust, take the client address from X-Forwarded-For.
+ARENA_TRUST_X_FORWARDED_FOR = envbool("ARENA_TRUST_X_FORWARDED_FOR", "False")
 ARENA_CRITERIA = [c for c in os.environ.get("ARENA_CRITERIA", "helpfulness,accuracy,style").split(",") if c]
 
 LOGGING = {

@@ -33,7 +33,7 @@ def network_hash(request: HttpRequest) -> str:
     """Salted HMAC of the client address: lets integrity checks group votes by network without
     ever storing the address itself."""
     addr = request.META.get("REMOTE_ADDR", "")
-    if getattr(settings, "ARENA_TRUST_X_FORWARDED_FOR", False):
+    if settings.ARENA_TRUST_X_FORWARDED_FOR:
         fwd = request.META.get("HTTP_X_FORWARDED_FOR", "")
         if fwd:
             addr = fwd.split(",")[0].strip()
