@@ -59,6 +59,7 @@ def battle_public_state(battle: Battle) -> dict[str, Any]:
         "can_continue": battle.modality == "text" and battle.status == Battle.READY and len(turns) < settings.ARENA_MAX_TURNS,
         "slots": [{"slot": s.letter, "outputs": by_slot[s.pk]} for s in slots],
         "criteria": settings.ARENA_CRITERIA if battle.mode == Battle.MODE_PAIRWISE else [],
+        "min_listen_ms": settings.ARENA_MIN_LISTEN_MS if battle.modality in ("audio", "video") else 0,
     }
     if battle.status == Battle.VOID:
         from arena.services.generation import VOID_MESSAGE

@@ -60,9 +60,22 @@ def enqueue_turn(*, turn_id: int) -> None:
             generate.apply_async(args=[gen.pk], queue=queue)
 
 
+class CompetitorBusy(Exception):
+    """The competitor already runs its `max_concurrency` generations; try again shortly."""
+
+
 def _run_safely(generation_id: int) -> None:
     try:
-        run_generation(generation_id)
+        deadline = time.monotonic() + settings.ARENA_GENERATION_TIMEOUT_S
+        while True:
+            try:
+                run_generation(generation_id)
+                break
+            except CompetitorBusy:
+                if time.monotonic() > deadline:
+                    battles_expire_stale(older_than_s=0, generation_id=generation_id)
+                    break
+                time.sleep(0.25)
         flush()
     except Exception:  # the thread pool would swallow it silently
         log.exception("generation %s crashed", generation_id)
@@ -114,8 +127,9 @@ def run_generation(generation_id: int) -> None:
         # through acks_late). Text already streamed cannot be taken back, so the battle is void.
         _finish_failed(gen, "worker lost during generation", count_failure=False)
         return
-    Generation.objects.filter(pk=gen.pk).update(status=Generation.RUNNING, started_at=timezone.now())
     comp: Competitor = gen.slot.competitor
+    if not _claim(gen, comp):
+        return  # another delivery of this task took it
     group = battle_group(battle.public_id)
     letter = gen.slot.letter
     turn_index = gen.turn.index
@@ -184,6 +198,24 @@ def run_generation(generation_id: int) -> None:
             publish_on_commit(group, {"type": "battle_ready"})
 
 
+def _claim(gen: Generation, comp: Competitor) -> bool:
+    """Move the generation from queued to running, within the competitor's concurrency limit.
+    Raises CompetitorBusy when the limit is reached."""
+    with transaction.atomic():
+        if comp.max_concurrency:
+            # Lock the competitor: two workers claiming its last free place must not both win.
+            Competitor.objects.select_for_update().filter(pk=comp.pk).first()
+            running = Generation.objects.filter(slot__competitor_id=comp.pk, status=Generation.RUNNING).count()
+            if running >= comp.max_concurrency:
+                raise CompetitorBusy(comp.slug)
+        # Conditional update: of two deliveries of the same task only one starts it.
+        return bool(
+            Generation.objects.filter(pk=gen.pk, status=Generation.QUEUED).update(
+                status=Generation.RUNNING, started_at=timezone.now()
+            )
+        )
+
+
 def _finish_failed(gen: Generation, error: str, *, count_failure: bool) -> None:
     comp = gen.slot.competitor
     with transaction.atomic():
@@ -207,14 +239,19 @@ def _finish_failed(gen: Generation, error: str, *, count_failure: bool) -> None:
     log.warning("generation %s of %s failed: %s", gen.pk, comp.slug, error)
 
 
-def battles_expire_stale(*, older_than_s: int | None = None, battle_id: int | None = None) -> int:
+def battles_expire_stale(
+    *, older_than_s: int | None = None, battle_id: int | None = None, generation_id: int | None = None
+) -> int:
     """Void battles whose generation has run past the timeout (a lost task, a hung model)."""
-    limit = timezone.now() - timezone.timedelta(seconds=older_than_s or settings.ARENA_GENERATION_TIMEOUT_S)
+    age = settings.ARENA_GENERATION_TIMEOUT_S if older_than_s is None else older_than_s
+    limit = timezone.now() - timezone.timedelta(seconds=age)
     stale = Generation.objects.filter(
         status__in=[Generation.QUEUED, Generation.RUNNING], queued_at__lt=limit, turn__battle__status=Battle.GENERATING
     ).select_related("slot__competitor", "slot__battle", "turn")
     if battle_id is not None:
         stale = stale.filter(turn__battle_id=battle_id)
+    if generation_id is not None:
+        stale = stale.filter(pk=generation_id)
     n = 0
     for gen in stale:
         _finish_failed(gen, "timed out", count_failure=gen.status == Generation.RUNNING)

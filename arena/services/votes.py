@@ -81,6 +81,16 @@ def _listen_ms(battle: Battle, listen: object) -> dict[str, int]:
     return {k: int(v) for k, v in listen.items()}
 
 
+def _check_listened(battle: Battle, listen: dict[str, int]) -> None:
+    """A music or video verdict needs each clip heard for a while (the page enforces it too)."""
+    need = settings.ARENA_MIN_LISTEN_MS
+    if battle.modality not in ("audio", "video") or need <= 0:
+        return
+    short = [ch for ch in LETTERS[: battle.k] if listen.get(ch, 0) < need]
+    if short:
+        raise BadRequest(f"Play each clip for at least {need / 1000:g} s before voting (not yet: {', '.join(short)}).")
+
+
 def vote_cast(
     *,
     battle: Battle,
@@ -104,6 +114,7 @@ def vote_cast(
     first = _ms_to_dt(timings.get("first_interaction_at"), "timings.first_interaction_at")
     voted = _ms_to_dt(timings.get("voted_at"), "timings.voted_at")
     listen = _listen_ms(battle, data.get("listen_ms"))
+    _check_listened(battle, listen)
     key = data.get("idempotency_key") or ""
     if not isinstance(key, str) or len(key) > 64:
         raise BadRequest("idempotency_key must be a string of at most 64 characters.")

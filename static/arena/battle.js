@@ -160,7 +160,7 @@
         const place = el("select", { class: "place", "data-slot": s.slot, "data-testid": `place-${s.slot}`, disabled: "" });
         place.append(el("option", { value: "", text: "place…" }));
         for (let i = 1; i <= state.k; i++) place.append(el("option", { value: String(i), text: String(i) }));
-        place.addEventListener("change", () => { interacted(); updateRankingButton(); });
+        place.addEventListener("change", () => { interacted(); unlock(); });
         const best = el("button", { type: "button", class: "best vote-btn", "data-slot": s.slot, "data-testid": `best-${s.slot}`, disabled: "" }, document.createTextNode("★ Best"));
         best.addEventListener("click", () => vote({ best: s.slot }));
         c.append(el("div", { class: "rank-row" }, place, best));
@@ -211,6 +211,7 @@
       m.addEventListener("play", () => { playing[letter] = performance.now(); interacted(); });
       const stop = () => { if (playing[letter]) { listen[letter] = (listen[letter] || 0) + (performance.now() - playing[letter]); delete playing[letter]; } };
       m.addEventListener("pause", stop); m.addEventListener("ended", stop);
+      m.addEventListener("timeupdate", () => { if (ready) unlock(); });
     } else {
       m = el("a", { href: media.url, text: "download output" });
     }
@@ -234,17 +235,32 @@
       if (!timings.shown_at) timings.shown_at = Date.now();
     } else if (st === "void") s.textContent = battle.message || "This battle is void.";
     else if (st === "voted") s.textContent = "Voted.";
-    document.querySelectorAll(".vote-btn:not(#submit-ranking)").forEach((b) => (b.disabled = !ready));
-    document.querySelectorAll(".place").forEach((p) => (p.disabled = !ready));
-    updateRankingButton();
+    unlock();
     $("#continue-form").hidden = !(ready && battle.can_continue);
     if (st === "void") { finished = true; showAfter("", true); }
     if (st === "voted" && battle.slots.some((x) => x.model)) finished = true;
   }
 
-  function updateRankingButton() {
+  function listened(letter) {
+    return (listen[letter] || 0) + (playing[letter] ? performance.now() - playing[letter] : 0);
+  }
+
+  // Votes open when every output is complete and, for audio and video, each clip has played
+  // for the minimum time (the server checks it too).
+  function unlock() {
+    const need = (battle && battle.min_listen_ms) || 0;
+    const short = need ? battle.slots.map((s) => s.slot).filter((l) => listened(l) < need) : [];
+    const open = ready && !finished && short.length === 0;
+    document.querySelectorAll(".vote-btn:not(#submit-ranking)").forEach((b) => (b.disabled = !open));
+    document.querySelectorAll(".place").forEach((p) => (p.disabled = !open));
+    updateRankingButton(open);
+    if (ready && !finished && short.length) $("#status").textContent = `Listen to every clip for at least ${need / 1000} s to vote (still: ${short.join(", ")}).`;
+    else if (ready && !finished && need) $("#status").textContent = battle.mode === "kwise" ? "Rank the outputs, or pick the best." : "Which is better?";
+  }
+
+  function updateRankingButton(open) {
     const places = [...document.querySelectorAll(".place")];
-    $("#submit-ranking").disabled = !ready || places.length === 0 || places.some((p) => !p.value);
+    $("#submit-ranking").disabled = !(open ?? ready) || places.length === 0 || places.some((p) => !p.value);
   }
 
   function interacted() { if (!timings.first_interaction_at && timings.shown_at) timings.first_interaction_at = Date.now(); }

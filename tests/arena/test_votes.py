@@ -181,3 +181,15 @@ def test_identity_words_are_configurable(demo, voter_client, django_capture_on_c
     voter_client.vote(bid, outcome="a")
     v = Vote.objects.get()
     assert v.exclusion_reason == Vote.EXCL_IDENTITY_LEAK and "photosynthesis" in v.exclusion_detail.lower()
+
+
+def test_audio_vote_needs_each_clip_heard(demo, voter_client, django_capture_on_commit_callbacks, settings):
+    settings.ARENA_MIN_LISTEN_MS = 3000
+    state = voter_client.start(django_capture_on_commit_callbacks, modality="audio", prompt="A happy piano melody").json()
+    assert state["min_listen_ms"] == 3000
+    bid = state["battle"]
+    res = voter_client.vote(bid, outcome="a", listen_ms={"A": 4000, "B": 1200})
+    assert res.status_code == 400 and "at least 3 s" in res.json()["error"] and "B" in res.json()["error"]
+    assert not Vote.objects.exists()
+    assert voter_client.vote(bid, outcome="a", listen_ms={"A": 4000, "B": 3100}).status_code == 201
+    assert Vote.objects.get().listen_ms == {"A": 4000, "B": 3100}

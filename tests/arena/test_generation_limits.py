@@ -1,0 +1,73 @@
+"""Per-competitor concurrency limits, health probes and the stale-battle sweep."""
+from __future__ import annotations
+
+import pytest
+
+from arena.models import Battle, Competitor, Generation
+from arena.services.generation import CompetitorBusy, battles_expire_stale, run_generation
+from arena.services.health import competitors_probe_unhealthy
+
+pytestmark = pytest.mark.django_db
+
+
+def _queued_battle(client, **body):
+    # on_commit callbacks are not run here: the generations stay queued
+    return client.post_json("/api/battles/", {"modality": "text", "prompt": "What is 17*23?", **body}).json()["battle"]
+
+
+def test_a_competitor_at_its_limit_waits_then_runs(demo, voter_client):
+    Competitor.objects.filter(slug="aurora-7b").update(max_concurrency=1)
+    first = _queued_battle(voter_client, models=["aurora-7b", "quill-3"])
+    second = _queued_battle(voter_client, models=["aurora-7b", "lumen-13b"])
+    busy = Generation.objects.get(slot__battle__public_id=first, slot__competitor__slug="aurora-7b")
+    Generation.objects.filter(pk=busy.pk).update(status=Generation.RUNNING)  # as if a worker had it
+    waiting = Generation.objects.get(slot__battle__public_id=second, slot__competitor__slug="aurora-7b")
+    with pytest.raises(CompetitorBusy):
+        run_generation(waiting.pk)
+    waiting.refresh_from_db()
+    assert waiting.status == Generation.QUEUED  # untouched, to be retried
+    # other competitors are not held up
+    other = Generation.objects.get(slot__battle__public_id=second, slot__competitor__slug="lumen-13b")
+    run_generation(other.pk)
+    assert Generation.objects.get(pk=other.pk).status == Generation.DONE
+    Generation.objects.filter(pk=busy.pk).update(status=Generation.DONE)
+    run_generation(waiting.pk)
+    assert Generation.objects.get(pk=waiting.pk).status == Generation.DONE
+    assert Battle.objects.get(public_id=second).status == Battle.READY
+
+
+def test_a_task_delivered_twice_runs_once(demo, voter_client):
+    bid = _queued_battle(voter_client)
+    gen = Generation.objects.filter(slot__battle__public_id=bid).first()
+    run_generation(gen.pk)
+    text = Generation.objects.get(pk=gen.pk).text
+    run_generation(gen.pk)  # a retry after it finished changes nothing
+    assert Generation.objects.get(pk=gen.pk).text == text
+
+
+def test_redelivery_of_a_task_that_was_running_voids_the_battle(demo, voter_client):
+    """A worker died mid-stream; acks_late brings the task back. Text already shown cannot be
+    taken back, so the battle is void rather than regenerated."""
+    bid = _queued_battle(voter_client)
+    gen = Generation.objects.filter(slot__battle__public_id=bid).first()
+    Generation.objects.filter(pk=gen.pk).update(status=Generation.RUNNING)
+    run_generation(gen.pk)
+    battle = Battle.objects.get(public_id=bid)
+    assert battle.status == Battle.VOID
+    assert "worker lost" in Generation.objects.get(pk=gen.pk).error
+
+
+def test_stale_battles_are_voided(demo, voter_client):
+    bid = _queued_battle(voter_client)
+    assert battles_expire_stale() == 0  # young: left alone
+    assert battles_expire_stale(older_than_s=0) == 2
+    assert Battle.objects.get(public_id=bid).status == Battle.VOID
+
+
+def test_unhealthy_competitor_comes_back_when_its_probe_answers(demo):
+    Competitor.objects.filter(slug="quill-3").update(healthy=False, consecutive_failures=3)
+    Competitor.objects.filter(slug="pebble-1b").update(healthy=False, consecutive_failures=3, adapter_config={"fail_rate": 1.0})
+    assert competitors_probe_unhealthy() == {"quill-3": True, "pebble-1b": False}
+    quill, pebble = Competitor.objects.get(slug="quill-3"), Competitor.objects.get(slug="pebble-1b")
+    assert quill.healthy and quill.consecutive_failures == 0
+    assert not pebble.healthy and pebble.last_failure.startswith("probe:")
