@@ -12,6 +12,7 @@ from django.db.models import Q
 
 MODALITY_CHOICES = [("text", "Text"), ("image", "Image"), ("audio", "Audio"), ("video", "Video"), ("3d", "3D")]
 LETTERS = string.ascii_uppercase
+PREGENERATED = "pregenerated"  # the adapter that serves outputs made ahead of time
 
 
 def new_public_id() -> str:
@@ -88,6 +89,21 @@ class Prompt(models.Model):
 
     def __str__(self) -> str:
         return self.text[:60]
+
+
+class PregeneratedOutput(models.Model):
+    """An output made ahead of time for a set prompt (competitors with the `pregenerated`
+    adapter); media are stored under MEDIA_ROOT with random names, metadata stripped."""
+
+    competitor = models.ForeignKey(Competitor, on_delete=models.CASCADE, related_name="pregenerated")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="pregenerated")
+    text = models.TextField(blank=True)
+    media_name = models.CharField(max_length=80, blank=True)
+    media_mime = models.CharField(max_length=64, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["competitor", "prompt"], name="pregenerated_unique")]
 
 
 class Voter(models.Model):

@@ -93,6 +93,7 @@ ADAPTER_MODULES = (
     "models_adapter.adapters.demo",
     "models_adapter.adapters.openai_compat",
     "models_adapter.adapters.local_torch",
+    "models_adapter.adapters.pregenerated",
 )
 
 

@@ -5,11 +5,11 @@ import random
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from arena.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
 from arena.matchmaking import weighted_sample
-from arena.models import MODALITY_CHOICES, Battle, Competitor, Generation, Slot, Turn, Voter
+from arena.models import MODALITY_CHOICES, PREGENERATED, Battle, Competitor, Generation, Prompt, Slot, Turn, Voter
 from arena.services.generation import enqueue_turn
 from arena.services.prompts import prompt_for_battle
 
@@ -31,16 +31,24 @@ def _choose_k(mode: object, k: object) -> tuple[str, int]:
     return Battle.MODE_KWISE, k
 
 
-def _pick_blind(modality: str, k: int) -> list[Competitor]:
-    pool = list(Competitor.objects.filter(modality=modality, active=True, healthy=True).order_by("pk"))
+def _can_answer(qs, prompt: Prompt):
+    """Live models answer any prompt; pre-generated ones only prompts they have an output for."""
+    return qs.filter(~Q(adapter=PREGENERATED) | Q(pregenerated__prompt=prompt)).distinct()
+
+
+def _pick_blind(modality: str, k: int, prompt: Prompt) -> list[Competitor]:
+    pool = list(_can_answer(Competitor.objects.filter(modality=modality, active=True, healthy=True), prompt).order_by("pk"))
     if len(pool) < k:
-        raise Unavailable(f"Only {len(pool)} {modality} models are available right now; this battle needs {k}.")
+        raise Unavailable(
+            f"Only {len(pool)} {modality} models can answer this prompt right now; this battle needs {k}."
+            + (" Try a random prompt." if prompt.source == Prompt.SOURCE_USER else "")
+        )
     chosen = weighted_sample(pool, [c.sampling_weight for c in pool], k, _rng)
     _rng.shuffle(chosen)  # the letter a model gets says nothing about how it was drawn
     return chosen
 
 
-def _pick_named(modality: str, slugs: object) -> list[Competitor]:
+def _pick_named(modality: str, slugs: object, prompt: Prompt) -> list[Competitor]:
     if not isinstance(slugs, list) or not all(isinstance(s, str) for s in slugs):
         raise BadRequest("Pick the models by name (a list).")
     if len(set(slugs)) != len(slugs):
@@ -51,6 +59,10 @@ def _pick_named(modality: str, slugs: object) -> list[Competitor]:
     missing = [s for s in slugs if s not in found]
     if missing:
         raise BadRequest(f"Unknown or inactive {modality} model: {', '.join(missing)}.")
+    able = set(_can_answer(Competitor.objects.filter(slug__in=slugs), prompt).values_list("slug", flat=True))
+    unable = [found[s].name for s in slugs if s not in able]
+    if unable:
+        raise BadRequest(f"{', '.join(unable)} only answer prompts from their prompt set: draw a random prompt.")
     return [found[s] for s in slugs]  # side by side: the voter's own order
 
 
@@ -72,11 +84,11 @@ def battle_create(
     if anonymous:
         mode, k = _choose_k(mode, k)
     with transaction.atomic():
-        competitors = _pick_blind(modality, k) if anonymous else _pick_named(modality, named)  # type: ignore[arg-type]
+        prompt = prompt_for_battle(text=prompt_text, modality=modality, prompt_id=prompt_id)  # type: ignore[arg-type]
+        competitors = _pick_blind(modality, k, prompt) if anonymous else _pick_named(modality, named, prompt)  # type: ignore[arg-type]
         if not anonymous:
             k = len(competitors)
             mode = Battle.MODE_PAIRWISE if k == 2 else Battle.MODE_KWISE
-        prompt = prompt_for_battle(text=prompt_text, modality=modality, prompt_id=prompt_id)  # type: ignore[arg-type]
         battle = Battle.objects.create(
             mode=mode, k=k, anonymous=anonymous, modality=modality, voter=voter, prompt=prompt
         )

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from arena.models import Battle, Competitor, Generation
+from arena.models import PREGENERATED, Battle, Competitor, Generation, PregeneratedOutput
 from arena.services.events import battle_group, cache_then_publish, flush, publish_on_commit
 from models_adapter.base import AdapterError, GenerationRequest, Turn as ChatTurn, adapter_class, build_adapter
 
@@ -97,7 +97,7 @@ def _history(gen: Generation) -> tuple[ChatTurn, ...]:
     return tuple(out)
 
 
-def _save_media(data: bytes, mime: str) -> str:
+def save_media(data: bytes, mime: str) -> str:
     from models_adapter.media import strip_metadata
 
     clean = strip_metadata(data, mime)  # no EXIF / PNG text / ID3 / generator field may name the model
@@ -108,6 +108,17 @@ def _save_media(data: bytes, mime: str) -> str:
     tmp.write_bytes(clean)
     tmp.rename(root / name)  # readers never see a half-written file
     return name
+
+
+def _pregenerated_params(comp: Competitor, gen: Generation) -> dict:
+    """For a `pregenerated` competitor, the stored output for this prompt (see that adapter)."""
+    if comp.adapter != PREGENERATED:
+        return {}
+    out = PregeneratedOutput.objects.filter(competitor=comp, prompt=gen.turn.prompt).first()
+    if out is None:
+        return {}
+    path = str(Path(settings.MEDIA_ROOT) / out.media_name) if out.media_name else None
+    return {"pregenerated": {"text": out.text, "path": path, "mime": out.media_mime}}
 
 
 def run_generation(generation_id: int) -> None:
@@ -156,13 +167,14 @@ def run_generation(generation_id: int) -> None:
         modality=battle.modality,
         prompt=gen.turn.prompt.text,
         history=_history(gen),
+        params=_pregenerated_params(comp, gen),
         seed=secrets.randbelow(2**31),
     )
     started = time.monotonic()
     try:
         adapter = build_adapter(comp.adapter, comp.adapter_config)
         result = adapter.generate(request, on_text)
-        media_name = _save_media(result.media.data, result.media.mime) if result.media else ""
+        media_name = save_media(result.media.data, result.media.mime) if result.media else ""
     except Exception as exc:  # AdapterError, a bug, a bad file: the slot fails, the battle is void
         if not isinstance(exc, AdapterError):
             log.exception("generation %s (%s) crashed", gen.pk, comp.slug)

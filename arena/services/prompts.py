@@ -6,7 +6,9 @@ import random
 from django.conf import settings
 
 from arena.errors import BadRequest, NotFound
-from arena.models import Prompt
+from django.db.models import Count, Q
+
+from arena.models import PREGENERATED, Competitor, Prompt
 
 try:
     from langdetect import DetectorFactory, LangDetectException, detect
@@ -54,7 +56,15 @@ def prompt_for_battle(*, text: object, modality: str, prompt_id: object = None, 
 
 
 def random_prompt(*, modality: str, rng: random.Random | None = None) -> Prompt:
+    """A set prompt that at least two available models can answer (pre-generated models only
+    answer prompts they have an output for)."""
     qs = Prompt.objects.filter(modality=modality, source=Prompt.SOURCE_SET, prompt_set__active=True)
+    available = Competitor.objects.filter(modality=modality, active=True, healthy=True)
+    live = available.exclude(adapter=PREGENERATED).count()
+    if live < 2:
+        qs = qs.annotate(
+            answered=Count("pregenerated", filter=Q(pregenerated__competitor__in=available.filter(adapter=PREGENERATED)))
+        ).filter(answered__gte=2 - live)
     count = qs.count()
     if count == 0:
         raise NotFound(f"There is no prompt set for {modality} yet.")
