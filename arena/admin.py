@@ -3,8 +3,10 @@ Votes are never deleted: exclusion is a flag an admin can set and undo."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import transaction
 
 from arena.models import Battle, Competitor, Generation, Prompt, PromptSet, Slot, Turn, Vote, Voter
+from arena.signals import votes_recounted
 
 
 @admin.register(Competitor)
@@ -76,6 +78,11 @@ class GenerationAdmin(admin.ModelAdmin):
     readonly_fields = ("slot", "turn", "queued_at", "started_at", "first_token_at", "finished_at")
 
 
+def _recounted(queryset) -> None:
+    modalities = sorted(set(queryset.values_list("battle__modality", flat=True)))
+    transaction.on_commit(lambda: votes_recounted.send(sender=Vote, modalities=modalities))
+
+
 @admin.register(Vote)
 class VoteAdmin(admin.ModelAdmin):
     list_display = ("battle", "outcome", "ranking", "counted", "weight", "exclusion_reason", "created")
@@ -92,11 +99,13 @@ class VoteAdmin(admin.ModelAdmin):
     @admin.action(description="Exclude from leaderboards (keeps the vote)")
     def exclude_votes(self, request, queryset):
         queryset.update(counted=False, exclusion_reason=Vote.EXCL_FRAUD, exclusion_detail=f"excluded by {request.user}")
+        _recounted(queryset)
 
     @admin.action(description="Count again")
     def count_votes(self, request, queryset):
         # Named side-by-side votes are never counted: the voter knew the models.
         queryset.exclude(exclusion_reason=Vote.EXCL_NAMED).update(counted=True, exclusion_reason="", exclusion_detail="")
+        _recounted(queryset)
 
 
 @admin.register(Voter)

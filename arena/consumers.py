@@ -35,7 +35,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         if isinstance(content, dict) and content.get("type") == "sync":
             await self._send_state()
 
-    async def battle_event(self, message) -> None:
+    async def arena_event(self, message) -> None:
         await self.send_json(message["event"])
 
     async def _send_state(self) -> None:

@@ -132,6 +132,7 @@ class Battle(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="battles", help_text="The first turn's prompt.")
     status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=GENERATING, db_index=True)
     void_reason = models.CharField(max_length=200, blank=True)
+    n_turns = models.PositiveSmallIntegerField(default=1, help_text="Turns so far (single- vs multi-turn leaderboards).")
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     ready_at = models.DateTimeField(null=True, blank=True)
 
@@ -140,10 +141,6 @@ class Battle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mode} {self.modality} battle {self.public_id}"
-
-    @property
-    def turns_count(self) -> int:
-        return self.turns.count()
 
 
 class Turn(models.Model):

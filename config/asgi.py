@@ -12,14 +12,15 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from arena.routing import websocket_urlpatterns  # noqa: E402
+from arena.routing import websocket_urlpatterns as arena_ws  # noqa: E402
 from arena.services.events import remember_server_loop  # noqa: E402
+from ratings.routing import websocket_urlpatterns as ratings_ws  # noqa: E402
 
 application = remember_server_loop(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(arena_ws + ratings_ws))),
         }
     )
 )

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "arena",
+    "ratings",
     "models_adapter",
 ]
 
@@ -157,6 +158,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "expire-stale-battles": {"task": "arena.tasks.expire_stale_battles", "schedule": 30.0},
     "probe-unhealthy-competitors": {"task": "arena.tasks.probe_unhealthy_competitors", "schedule": 120.0},
+    "recompute-all-leaderboards": {"task": "ratings.tasks.recompute_all", "schedule": float(os.environ.get("RATINGS_BEAT_S", "600"))},
 }
 # Embedded runs tasks in a thread of the web process (arena.services.generation); never eager
 # inside a request, which would block the page until every output is done.
@@ -177,6 +179,14 @@ ARENA_IP_SALT = os.environ.get("ARENA_IP_SALT", SECRET_KEY)
 # Behind a reverse proxy you trust, take the client address from X-Forwarded-For.
 ARENA_TRUST_X_FORWARDED_FOR = envbool("ARENA_TRUST_X_FORWARDED_FOR", "False")
 ARENA_CRITERIA = [c for c in os.environ.get("ARENA_CRITERIA", "helpfulness,accuracy,style").split(",") if c]
+
+# Leaderboards.
+RATINGS_BOOTSTRAP_ROUNDS = envint("RATINGS_BOOTSTRAP_ROUNDS", "1000")
+RATINGS_ELO_ROUNDS = envint("RATINGS_ELO_ROUNDS", "100")
+RATINGS_SEED = envint("RATINGS_SEED", "0")
+RATINGS_DEBOUNCE_S = envfloat("RATINGS_DEBOUNCE_S", "2")
+RATINGS_LOCK_TTL_S = envint("RATINGS_LOCK_TTL_S", "600")
+RATINGS_PRELIMINARY_VOTES = envint("RATINGS_PRELIMINARY_VOTES", "30")
 
 LOGGING = {
     "version": 1,

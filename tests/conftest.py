@@ -21,6 +21,17 @@ def _media_root(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _quick_ratings_and_clean_cache(settings):
+    """Leaderboard fits that votes trigger run inline here: keep them small. The cache (Redis)
+    holds recompute locks and partial outputs: start each test without them."""
+    from django.core.cache import cache
+
+    settings.RATINGS_BOOTSTRAP_ROUNDS = 50
+    settings.RATINGS_ELO_ROUNDS = 10
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_channel_layer():
     """Each async test has its own event loop; a Redis channel layer must not outlive its loop."""
     from channels.layers import channel_layers

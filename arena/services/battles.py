@@ -124,7 +124,8 @@ def battle_continue(*, battle: Battle, voter: Voter, prompt_text: object) -> Tur
         Generation.objects.bulk_create([Generation(slot=s, turn=turn) for s in battle.slots.all()])
         battle.status = Battle.GENERATING
         battle.ready_at = None
-        battle.save(update_fields=["status", "ready_at"])
+        battle.n_turns = index + 1
+        battle.save(update_fields=["status", "ready_at", "n_turns"])
         transaction.on_commit(lambda: enqueue_turn(turn_id=turn.pk))
     return turn
 

@@ -74,7 +74,7 @@ class _Publisher:
             kind, *args = await self._queue.get()
             try:
                 if kind == "send" and layer is not None:
-                    await layer.group_send(args[0], {"type": "battle.event", "event": args[1]})
+                    await layer.group_send(args[0], {"type": "arena.event", "event": args[1]})
                 elif kind == "cache":
                     cache.set(args[0], args[1], timeout=args[2])
                 elif kind == "flush":

@@ -7,6 +7,7 @@ or gpu) or, on the embedded default, in a thread pool of the web process.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,43 @@ EXTENSIONS = {
 }
 
 
+_HEADER = re.compile(r"^#{1,6}\s", re.M)
+_LIST = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s", re.M)
+_BOLD = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
+
+
+def style_counts(text: str) -> dict[str, int]:
+    """The four LMArena style features of an answer (for style-controlled leaderboards)."""
+    return {
+        "tokens": len(text.split()),
+        "headers": len(_HEADER.findall(text)),
+        "lists": len(_LIST.findall(text)),
+        "bold": len(_BOLD.findall(text)),
+    }
+
+
+def background(fn) -> None:
+    """Run fn in the web process's thread pool (embedded mode: no Celery worker)."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="arena-bg")
+    _pool.submit(_closing(fn))
+
+
+def _closing(fn):
+    def run():
+        from django.db import connection
+
+        try:
+            fn()
+        except Exception:  # the pool would swallow it silently
+            log.exception("background task failed")
+        finally:
+            connection.close()
+
+    return run
+
+
 def partial_key(generation_id: int) -> str:
     return f"arena:gen:{generation_id}:partial"
 
@@ -48,10 +86,7 @@ def enqueue_turn(*, turn_id: int) -> None:
     for gen in gens:
         comp = gen.slot.competitor
         if settings.ARENA_INPROCESS_TASKS:
-            global _pool
-            if _pool is None:
-                _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="arena-gen")
-            _pool.submit(_run_safely, gen.pk)
+            background(lambda pk=gen.pk: _run_safely(pk))
         else:
             try:
                 queue = adapter_class(comp.adapter).queue_for(comp.adapter_config)
@@ -65,24 +100,17 @@ class CompetitorBusy(Exception):
 
 
 def _run_safely(generation_id: int) -> None:
-    try:
-        deadline = time.monotonic() + settings.ARENA_GENERATION_TIMEOUT_S
-        while True:
-            try:
-                run_generation(generation_id)
+    deadline = time.monotonic() + settings.ARENA_GENERATION_TIMEOUT_S
+    while True:
+        try:
+            run_generation(generation_id)
+            break
+        except CompetitorBusy:
+            if time.monotonic() > deadline:
+                battles_expire_stale(older_than_s=0, generation_id=generation_id)
                 break
-            except CompetitorBusy:
-                if time.monotonic() > deadline:
-                    battles_expire_stale(older_than_s=0, generation_id=generation_id)
-                    break
-                time.sleep(0.25)
-        flush()
-    except Exception:  # the thread pool would swallow it silently
-        log.exception("generation %s crashed", generation_id)
-    finally:
-        from django.db import connection
-
-        connection.close()
+            time.sleep(0.25)
+    flush()
 
 
 def _history(gen: Generation) -> tuple[ChatTurn, ...]:
@@ -183,6 +211,8 @@ def run_generation(generation_id: int) -> None:
     text = result.text or "".join(parts)
     now = timezone.now()
     meta = dict(result.meta or {}, seconds=round(time.monotonic() - started, 3))
+    if text:
+        meta["style"] = style_counts(text)
     with transaction.atomic():
         # Lock the battle: slots finishing together must agree on who moves it to "ready".
         locked = Battle.objects.select_for_update().get(pk=battle.pk)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from arena.errors import BadRequest, Conflict, Forbidden
 from arena.models import LETTERS, Battle, Vote, Voter
 from arena.services.integrity import identity_leak
+from arena.signals import vote_committed
 
 PAIRWISE_OUTCOMES = {"a": [1, 2], "b": [2, 1], "tie": [1, 1], "both_bad": [1, 1]}
 
@@ -164,5 +165,6 @@ def vote_cast(
         locked.status = Battle.VOTED
         locked.save(update_fields=["status"])
         Voter.objects.filter(pk=voter.pk).update(votes_count=F("votes_count") + 1, last_seen=timezone.now())
+        transaction.on_commit(lambda: vote_committed.send(sender=Vote, vote=vote))
     battle.status = Battle.VOTED
     return vote, True

@@ -1,0 +1,216 @@
+"""Recomputing leaderboards: fit, write an immutable snapshot, tell open pages. And the nudge
+that coalesces many vote commits into at most one running recompute plus one follow-up."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import subprocess
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+
+from ratings.engine import RatingDataError, fit_bayes, fit_bt, fit_elo, fit_style, votes_from_records
+from ratings.models import BayesState, LeaderboardSnapshot
+from ratings.votesource import (
+    comparisons_of, competitor_names, counted_votes, export_records, fingerprint, model_vote_counts,
+)
+
+log = logging.getLogger(__name__)
+
+METHODS = ("bt", "elo", "bayes", "style")
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """The engine's code version: the git commit when there is one, else the engine files' hash."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        if out.returncode == 0 and out.stdout.strip():
+            return "git:" + out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    h = hashlib.sha1()
+    for f in sorted((root / "ratings" / "engine").glob("*.py")):
+        h.update(f.read_bytes())
+    return "sha1:" + h.hexdigest()[:12]
+
+
+def method_params(method: str) -> dict[str, Any]:
+    if method == "bt":
+        return {"ci": "bootstrap", "rounds": settings.RATINGS_BOOTSTRAP_ROUNDS, "seed": settings.RATINGS_SEED}
+    if method == "elo":
+        return {"ci": "bootstrap", "rounds": settings.RATINGS_ELO_ROUNDS, "seed": settings.RATINGS_SEED, "k": 4}
+    if method == "style":
+        return {"ci": "sandwich"}
+    if method == "bayes":
+        return {}
+    raise ValueError(f"unknown method {method!r}")
+
+
+def _params_hash(params: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _fit(modality: str, category: str, method: str, params: dict[str, Any]):
+    if method == "bt":
+        cells, rankings, _ = comparisons_of(modality, category)
+        return fit_bt(cells, rankings, ci=params["ci"], rounds=params["rounds"], seed=params["seed"])
+    records = export_records(modality, category, style=method == "style")
+    if method == "elo":
+        return fit_elo(votes_from_records(records), ci=params["ci"], rounds=params["rounds"], seed=params["seed"])
+    if method == "bayes":
+        return fit_bayes(votes_from_records(records))
+    return fit_style(votes_from_records([r for r in records if "model_a" in r], style=True), ci=params["ci"])
+
+
+def _rows(lb, modality: str, category: str) -> list[dict[str, Any]]:
+    names = competitor_names()
+    counts = model_vote_counts(modality, category)
+    rows = []
+    for r in lb.rows():
+        name, org = names.get(r["model"], (r["model"], ""))
+        rows.append({**r, "name": name, "organization": org, "votes": counts.get(r["model"], r["votes"])})
+    return rows
+
+
+def _plots(lb) -> dict[str, Any]:
+    def clean(mat):
+        return [[None if x != x else round(float(x), 6) for x in row] for row in mat]
+
+    return {"models": list(lb.models), "win_matrix": clean(lb.win_matrix), "battle_matrix": clean(lb.battle_matrix)}
+
+
+def leaderboard_recompute(*, modality: str, category: str = "overall", method: str = "bt") -> LeaderboardSnapshot | None:
+    """Fit the leaderboard on its counted votes and store the result as a new snapshot, unless
+    the latest snapshot already has exactly these votes and parameters (a retry, or no change)."""
+    started = time.monotonic()
+    params = method_params(method)
+    phash = _params_hash(params)
+    fp = fingerprint(counted_votes(modality, category))
+    if fp.count == 0:
+        return None
+    key = {"modality": modality, "category": category, "method": method, "params_hash": phash}
+    latest = LeaderboardSnapshot.objects.filter(**key).order_by("-created", "-pk").first()
+    if latest is not None and latest.vote_hash == fp.hash:
+        return latest  # nothing changed since (or a retried task already wrote it)
+    try:
+        lb = _fit(modality, category, method, params)
+    except RatingDataError as e:  # one model, no comparisons yet, ...: nothing to publish
+        log.info("leaderboard %s/%s/%s not fitted: %s", modality, category, method, e)
+        return None
+    extra = {k: v for k, v in lb.to_dict().items() if k not in ("models", "method", "ci", "votes", "level")}
+    try:
+        with transaction.atomic():
+            snap = LeaderboardSnapshot.objects.create(
+                **key, params=params, vote_count=fp.count, max_vote_id=fp.max_id, vote_hash=fp.hash,
+                rows=_rows(lb, modality, category), plots=_plots(lb), extra=json.loads(json.dumps(extra, default=str)),
+                code_version=code_version(), duration_ms=int((time.monotonic() - started) * 1000),
+            )
+    except IntegrityError:  # the same votes were written meanwhile by a twin task
+        return LeaderboardSnapshot.objects.filter(**key, vote_hash=fp.hash).order_by("-created").first()
+    _announce(snap)
+    return snap
+
+
+def _announce(snap: LeaderboardSnapshot) -> None:
+    from arena.services.events import publish
+
+    transaction.on_commit(
+        lambda: publish(
+            f"leaderboard.{snap.modality}",
+            {"type": "snapshot", "modality": snap.modality, "category": snap.category, "method": snap.method,
+             "snapshot": snap.pk, "votes": snap.vote_count},
+        )
+    )
+
+
+# ---- nudges ----------------------------------------------------------------------------------
+
+def _key(modality: str, category: str, method: str) -> str:
+    return f"ratings:nudge:{modality}:{category}:{method}"
+
+
+def leaderboard_nudge(*, modality: str, category: str = "overall", method: str = "bt") -> bool:
+    """Ask for a recompute soon. Many nudges while one runs become one more run. Returns whether
+    this nudge queued a task (False: one is queued or running and will pick the change up)."""
+    key = _key(modality, category, method)
+    cache.set(key + ":dirty", 1, timeout=None)
+    if not cache.add(key + ":lock", 1, timeout=settings.RATINGS_LOCK_TTL_S):
+        return False
+    from ratings.tasks import recompute_leaderboard
+
+    _enqueue(recompute_leaderboard, modality, category, method)
+    return True
+
+
+def _enqueue(task, *args) -> None:
+    if settings.ARENA_INPROCESS_TASKS:
+        from arena.services.generation import background
+
+        background(lambda: task.apply(args=args))
+    else:
+        task.apply_async(args=args, countdown=settings.RATINGS_DEBOUNCE_S)
+
+
+def leaderboard_recompute_coalesced(*, modality: str, category: str, method: str) -> int:
+    """The task body: run while there are nudges, release the lock, and catch a nudge that came
+    between the last check and the release. Returns the number of fits run."""
+    key = _key(modality, category, method)
+    runs = 0
+    while True:
+        try:
+            while cache.get(key + ":dirty"):
+                cache.delete(key + ":dirty")
+                leaderboard_recompute(modality=modality, category=category, method=method)
+                runs += 1
+        finally:
+            cache.delete(key + ":lock")
+        if not (cache.get(key + ":dirty") and cache.add(key + ":lock", 1, timeout=settings.RATINGS_LOCK_TTL_S)):
+            return runs
+
+
+def leaderboards_for(*, modality: str, category: str, language: str, n_turns: int, mode: str, criteria: list[str]) -> list[tuple[str, str]]:
+    """The (category, method) leaderboards a vote with these properties belongs to."""
+    out = [("overall", m) for m in METHODS if m != "style" or modality == "text"]
+    out += [(c, "bt") for c in (f"category:{category}", f"language:{language}", "turns:single" if n_turns == 1 else "turns:multi", f"votes:{mode}")]
+    out += [(f"criterion:{c}", "bt") for c in criteria]
+    return out
+
+
+def leaderboards_known(modality: str) -> list[tuple[str, str]]:
+    """Every leaderboard the counted votes of a modality feed (for the beat safety net)."""
+    from arena.models import Vote
+
+    qs = Vote.objects.filter(counted=True, battle__modality=modality, battle__anonymous=True)
+    seen: set[tuple[str, str]] = set()
+    for cat, lang, turns, mode in qs.values_list("battle__prompt__category", "battle__prompt__language", "battle__n_turns", "battle__mode").distinct():
+        seen.update(leaderboards_for(modality=modality, category=cat, language=lang, n_turns=turns, mode=mode, criteria=[]))
+    for crit in settings.ARENA_CRITERIA:
+        if qs.filter(**{f"criteria__{crit}__isnull": False}).exists():
+            seen.add((f"criterion:{crit}", "bt"))
+    return sorted(seen)
+
+
+# ---- the per-vote Bayesian rater ----------------------------------------------------------------
+
+def bayes_absorb(*, modality: str, vote_id: int, models: list[str], places: list[int], weight: float) -> None:
+    """Absorb one counted vote into the modality's live Bayesian rating (K-Sort Arena's μ, σ)."""
+    from ratings.engine import BayesRater
+
+    with transaction.atomic():
+        state, _ = BayesState.objects.get_or_create(modality=modality, category="overall")
+        state = BayesState.objects.select_for_update().get(pk=state.pk)  # votes arrive together
+        if vote_id <= state.last_vote_id:
+            return  # already absorbed (a retried task)
+        rater = BayesRater.from_state(state.state) if state.state else BayesRater()
+        rater.rate(models, places, weight)
+        state.state = rater.to_state()
+        state.last_vote_id = vote_id
+        state.save(update_fields=["state", "last_vote_id", "updated"])

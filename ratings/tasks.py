@@ -1,0 +1,26 @@
+"""Celery tasks of the ratings app: thin, idempotent, safe to retry (acks_late)."""
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def recompute_leaderboard(modality: str, category: str = "overall", method: str = "bt") -> int:
+    """Recompute one leaderboard (coalescing the nudges that arrived meanwhile). A crashed
+    worker's task runs again and, finding the same votes, writes the same snapshot once."""
+    from ratings.services import leaderboard_recompute_coalesced
+
+    return leaderboard_recompute_coalesced(modality=modality, category=category, method=method)
+
+
+@shared_task(ignore_result=True)
+def recompute_all() -> int:
+    """The beat safety net: nudge every leaderboard of every modality."""
+    from arena.models import MODALITY_CHOICES
+    from ratings.services import leaderboard_nudge, leaderboards_known
+
+    n = 0
+    for modality, _ in MODALITY_CHOICES:
+        for category, method in leaderboards_known(modality):
+            n += leaderboard_nudge(modality=modality, category=category, method=method)
+    return n

@@ -1,0 +1,195 @@
+"""Counted votes of one leaderboard, read from the arena's tables: aggregated in SQL (GROUP BY
+into (model_a, model_b, outcome) cells with weight sums), never by looping over pairwise rows in
+Python; K-wise rankings and order-dependent methods read per-vote rows.
+
+A leaderboard is (modality, category), where category is one of:
+  overall | category:<prompt category> | language:<code> | turns:single | turns:multi |
+  votes:pairwise | votes:kwise | criterion:<name>
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import connection
+from django.db.models import Count, F, FilteredRelation, Max, Q, QuerySet, Sum
+from django.db.models.fields.json import KT
+
+from arena.models import Battle, Competitor, Vote
+from ratings.engine import PairCells, Rankings, Votes
+from ratings.engine.cells import comparisons
+
+OUTCOME_TO_WINNER = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "both_bad"}
+
+
+class UnknownCategory(ValueError):
+    pass
+
+
+def category_filter(category: str) -> tuple[Q, str | None]:
+    """(filter on Vote, criterion name or None) for a leaderboard category."""
+    kind, _, value = category.partition(":")
+    if category == "overall":
+        return Q(), None
+    if kind == "category" and value:
+        return Q(battle__prompt__category=value), None
+    if kind == "language" and value:
+        return Q(battle__prompt__language=value), None
+    if category == "turns:single":
+        return Q(battle__n_turns=1), None
+    if category == "turns:multi":
+        return Q(battle__n_turns__gt=1), None
+    if category == "votes:pairwise":
+        return Q(battle__mode=Battle.MODE_PAIRWISE), None
+    if category == "votes:kwise":
+        return Q(battle__mode=Battle.MODE_KWISE), None
+    if kind == "criterion" and value:
+        return Q(battle__mode=Battle.MODE_PAIRWISE, **{f"criteria__{value}__isnull": False}), value
+    raise UnknownCategory(f"unknown leaderboard category {category!r}")
+
+
+def counted_votes(modality: str, category: str) -> QuerySet[Vote]:
+    q, _ = category_filter(category)
+    return Vote.objects.filter(q, counted=True, weight__gt=0, battle__modality=modality, battle__anonymous=True)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    count: int
+    max_id: int
+    hash: str
+
+
+def fingerprint(qs: QuerySet[Vote]) -> Fingerprint:
+    """Count, highest id and a hash of the (id, weight) pairs of the counted votes."""
+    agg = qs.aggregate(n=Count("id"), top=Max("id"))
+    if connection.vendor == "postgresql":
+        sql, params = qs.values("id", "weight").query.sql_with_params()
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT md5(coalesce(string_agg(t.id::text || ':' || t.weight::text, ',' ORDER BY t.id), '')) FROM ({sql}) t",
+                params,
+            )
+            digest = cur.fetchone()[0]
+    else:
+        h = hashlib.md5()
+        for vid, w in qs.order_by("id").values_list("id", "weight").iterator(chunk_size=5000):
+            h.update(f"{vid}:{w!r},".encode())
+        digest = h.hexdigest()
+    return Fingerprint(count=agg["n"] or 0, max_id=agg["top"] or 0, hash=digest)
+
+
+def _with_slots(qs: QuerySet[Vote], k: int) -> QuerySet[Vote]:
+    rel = {
+        f"s{p}": FilteredRelation("battle__slots", condition=Q(battle__slots__position=p)) for p in range(k)
+    }
+    return qs.annotate(**rel)
+
+
+def pair_rows(modality: str, category: str) -> list[tuple[str, str, str, float, int, float]]:
+    """(model_a, model_b, outcome, weight sum, count, squared-weight sum), one per cell."""
+    qs = counted_votes(modality, category).filter(battle__mode=Battle.MODE_PAIRWISE)
+    _, criterion = category_filter(category)
+    outcome = KT(f"criteria__{criterion}") if criterion else F("outcome")
+    rows = (
+        _with_slots(qs, 2)
+        .annotate(a=F("s0__competitor__slug"), b=F("s1__competitor__slug"), o=outcome)
+        .values("a", "b", "o")
+        .annotate(w=Sum("weight"), n=Count("id"), w2=Sum(F("weight") * F("weight")))
+        .order_by()
+    )
+    return [(r["a"], r["b"], r["o"], r["w"], r["n"], r["w2"]) for r in rows]
+
+
+def kwise_rows(modality: str, category: str) -> list[tuple[int, list[str], list[int], float]]:
+    """(vote id, models by position, places, weight) of counted K-wise votes, in vote order."""
+    qs = counted_votes(modality, category).filter(battle__mode=Battle.MODE_KWISE)
+    out = []
+    for k in qs.values_list("battle__k", flat=True).distinct().order_by():
+        names = [f"s{p}__competitor__slug" for p in range(k)]
+        for row in _with_slots(qs.filter(battle__k=k), k).values_list("id", "ranking", "weight", *names).order_by("id"):
+            out.append((row[0], list(row[3:]), list(row[1]), row[2]))
+    out.sort(key=lambda r: r[0])
+    return out
+
+
+def comparisons_of(modality: str, category: str) -> tuple[PairCells, Rankings, list[str]]:
+    """Cells and rankings exactly as ``ratings.engine.cells.comparisons`` builds them from the
+    exported file of the same votes (same sorted model list, same rank-breaking)."""
+    pairs = pair_rows(modality, category)
+    kwise = kwise_rows(modality, category)
+    models = sorted({r[0] for r in pairs} | {r[1] for r in pairs} | {m for r in kwise for m in r[1]})
+    cells = PairCells.from_counts(
+        model_a=[r[0] for r in pairs], model_b=[r[1] for r in pairs], outcome=[OUTCOME_TO_WINNER.get(r[2], r[2]) for r in pairs],
+        weight=[r[3] for r in pairs], count=[r[4] for r in pairs], weight_sq=[r[5] for r in pairs], models=models,
+    )
+    rankings = Rankings()
+    if kwise:
+        index = {m: k for k, m in enumerate(models)}
+        empty = np.zeros(0, dtype=np.int32)
+        kv = Votes(
+            models=models, a=empty, b=empty, outcome=np.zeros(0, dtype=np.int8),
+            kw_items=[np.array([index[m] for m in r[1]], dtype=np.int64) for r in kwise],
+            kw_places=[np.array(r[2], dtype=np.int64) for r in kwise],
+            kw_weight=np.array([r[3] for r in kwise], dtype=np.float64),
+            kw_seq=np.arange(len(kwise), dtype=np.int64),
+        )
+        kw_cells, rankings = comparisons(kv)
+        cells = cells.merged(kw_cells)
+    return cells, rankings, models
+
+
+def style_counts(vote_ids: list[int]) -> dict[int, dict[str, float]]:
+    """conv_metadata-style counts per vote (summed over turns), from each output's stored style."""
+    from arena.models import Generation
+
+    out: dict[int, dict[str, float]] = {}
+    rows = Generation.objects.filter(slot__battle__vote__id__in=vote_ids).values_list(
+        "slot__battle__vote__id", "slot__position", "meta"
+    )
+    for vid, pos, meta in rows.iterator(chunk_size=5000):
+        side = "a" if pos == 0 else "b"
+        st = (meta or {}).get("style") or {}
+        d = out.setdefault(vid, {})
+        for key, field in (("tokens", f"sum_assistant_{side}_tokens"), ("headers", f"header_count_{side}"),
+                           ("lists", f"list_count_{side}"), ("bold", f"bold_count_{side}")):
+            d[field] = d.get(field, 0) + float(st.get(key, 0))
+    return out
+
+
+def export_records(modality: str, category: str, *, style: bool = False) -> list[dict]:
+    """The leaderboard's counted votes in the engine's input schema, in vote order (what
+    `python -m ratings fit` reads; also the public export's core columns)."""
+    qs = counted_votes(modality, category)
+    _, criterion = category_filter(category)
+    records: list[tuple[int, dict]] = []
+    pair_qs = _with_slots(qs.filter(battle__mode=Battle.MODE_PAIRWISE), 2)
+    for vid, a, b, outcome, weight, crit, cat, lang, turns in pair_qs.values_list(
+        "id", "s0__competitor__slug", "s1__competitor__slug", "outcome", "weight", "criteria",
+        "battle__prompt__category", "battle__prompt__language", "battle__n_turns",
+    ).order_by("id"):
+        winner = OUTCOME_TO_WINNER[(crit or {}).get(criterion) if criterion else outcome]
+        records.append((vid, {"vote_id": vid, "model_a": a, "model_b": b, "winner": winner, "weight": weight,
+                              "category": cat, "language": lang, "turns": turns}))
+    if style:
+        counts = style_counts([vid for vid, _ in records])
+        for vid, rec in records:
+            rec["conv_metadata"] = counts.get(vid, {})
+    for vid, models, places, weight in kwise_rows(modality, category):
+        records.append((vid, {"vote_id": vid, "models": models, "ranking": places, "weight": weight}))
+    records.sort(key=lambda r: r[0])
+    return [r for _, r in records]
+
+
+def model_vote_counts(modality: str, category: str) -> dict[str, int]:
+    """Counted votes each model took part in."""
+    from arena.models import Slot
+
+    battles = counted_votes(modality, category).values("battle_id")
+    rows = Slot.objects.filter(battle_id__in=battles).values("competitor__slug").annotate(n=Count("id")).order_by()
+    return {r["competitor__slug"]: r["n"] for r in rows}
+
+
+def competitor_names() -> dict[str, tuple[str, str]]:
+    return {slug: (name, org) for slug, name, org in Competitor.objects.values_list("slug", "name", "organization")}
