@@ -222,9 +222,21 @@ class Vote(models.Model):
     idempotency_key = models.CharField(max_length=64, blank=True)
     counted = models.BooleanField(default=True, db_index=True)
     weight = models.FloatField(default=1.0)
+    # The battle's properties that leaderboards group by, copied here when the vote is cast (they
+    # cannot change after it): a recompute then scans this one table, with no join.
+    modality = models.CharField(max_length=8, choices=MODALITY_CHOICES, default="text")
+    mode = models.CharField(max_length=8, default="pairwise")
+    category = models.CharField(max_length=64, default="other")
+    language = models.CharField(max_length=16, default="und")
+    n_turns = models.PositiveSmallIntegerField(default=1)
+    model_a = models.ForeignKey(Competitor, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Pairwise: slot A.")
+    model_b = models.ForeignKey(Competitor, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Pairwise: slot B.")
     exclusion_reason = models.CharField(max_length=32, blank=True, db_index=True)
     exclusion_detail = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["modality", "counted"], name="vote_leaderboard")]
 
     def __str__(self) -> str:
         return f"vote on {self.battle.public_id}"

@@ -22,8 +22,8 @@ def on_vote(sender, vote, **kwargs) -> None:
         slugs = list(battle.slots.order_by("position").values_list("competitor__slug", flat=True))
         bayes_absorb(modality=battle.modality, vote_id=vote.pk, models=slugs, places=list(vote.ranking), weight=vote.weight)
         for category, method in leaderboards_for(
-            modality=battle.modality, category=battle.prompt.category, language=battle.prompt.language,
-            n_turns=battle.n_turns, mode=battle.mode, criteria=sorted(vote.criteria or {}),
+            modality=vote.modality, category=vote.category, language=vote.language,
+            n_turns=vote.n_turns, mode=vote.mode, criteria=sorted(vote.criteria or {}),
         ):
             leaderboard_nudge(modality=battle.modality, category=category, method=method)
     except Exception:  # the vote is stored; the beat safety net recomputes what a failure missed

@@ -188,9 +188,9 @@ def leaderboards_known(modality: str) -> list[tuple[str, str]]:
     """Every leaderboard the counted votes of a modality feed (for the beat safety net)."""
     from arena.models import Vote
 
-    qs = Vote.objects.filter(counted=True, battle__modality=modality, battle__anonymous=True)
+    qs = Vote.objects.filter(counted=True, modality=modality)
     seen: set[tuple[str, str]] = set()
-    for cat, lang, turns, mode in qs.values_list("battle__prompt__category", "battle__prompt__language", "battle__n_turns", "battle__mode").distinct():
+    for cat, lang, turns, mode in qs.values_list("category", "language", "n_turns", "mode").distinct():
         seen.update(leaderboards_for(modality=modality, category=cat, language=lang, n_turns=turns, mode=mode, criteria=[]))
     for crit in settings.ARENA_CRITERIA:
         if qs.filter(**{f"criteria__{crit}__isnull": False}).exists():

@@ -33,25 +33,27 @@ def category_filter(category: str) -> tuple[Q, str | None]:
     if category == "overall":
         return Q(), None
     if kind == "category" and value:
-        return Q(battle__prompt__category=value), None
+        return Q(category=value), None
     if kind == "language" and value:
-        return Q(battle__prompt__language=value), None
+        return Q(language=value), None
     if category == "turns:single":
-        return Q(battle__n_turns=1), None
+        return Q(n_turns=1), None
     if category == "turns:multi":
-        return Q(battle__n_turns__gt=1), None
+        return Q(n_turns__gt=1), None
     if category == "votes:pairwise":
-        return Q(battle__mode=Battle.MODE_PAIRWISE), None
+        return Q(mode=Battle.MODE_PAIRWISE), None
     if category == "votes:kwise":
-        return Q(battle__mode=Battle.MODE_KWISE), None
+        return Q(mode=Battle.MODE_KWISE), None
     if kind == "criterion" and value:
-        return Q(battle__mode=Battle.MODE_PAIRWISE, **{f"criteria__{value}__isnull": False}), value
+        return Q(mode=Battle.MODE_PAIRWISE, **{f"criteria__{value}__isnull": False}), value
     raise UnknownCategory(f"unknown leaderboard category {category!r}")
 
 
 def counted_votes(modality: str, category: str) -> QuerySet[Vote]:
+    """The leaderboard's votes. Named side-by-side votes are never counted (arena.services.votes),
+    so `counted` alone keeps them out. One table, no join: the grouping columns live on Vote."""
     q, _ = category_filter(category)
-    return Vote.objects.filter(q, counted=True, weight__gt=0, battle__modality=modality, battle__anonymous=True)
+    return Vote.objects.filter(q, counted=True, weight__gt=0, modality=modality)
 
 
 @dataclass(frozen=True)
@@ -63,21 +65,23 @@ class Fingerprint:
 
 def fingerprint(qs: QuerySet[Vote]) -> Fingerprint:
     """Count, highest id and a hash of the (id, weight) pairs of the counted votes."""
-    agg = qs.aggregate(n=Count("id"), top=Max("id"))
     if connection.vendor == "postgresql":
+        # One pass, order-free: XOR and sum of a 64-bit hash of each (id, weight) pair.
         sql, params = qs.values("id", "weight").query.sql_with_params()
         with connection.cursor() as cur:
             cur.execute(
-                f"SELECT md5(coalesce(string_agg(t.id::text || ':' || t.weight::text, ',' ORDER BY t.id), '')) FROM ({sql}) t",
+                "SELECT count(*), coalesce(max(t.id), 0), coalesce(bit_xor(h), 0), coalesce(sum(h::numeric), 0) FROM"
+                f" (SELECT s.id, hashtextextended(s.id::text || ':' || s.weight::text, 0) AS h FROM ({sql}) s) t",
                 params,
             )
-            digest = cur.fetchone()[0]
-    else:
-        h = hashlib.md5()
-        for vid, w in qs.order_by("id").values_list("id", "weight").iterator(chunk_size=5000):
-            h.update(f"{vid}:{w!r},".encode())
-        digest = h.hexdigest()
-    return Fingerprint(count=agg["n"] or 0, max_id=agg["top"] or 0, hash=digest)
+            n, top, x, total = cur.fetchone()
+        digest = hashlib.sha1(f"{n}:{top}:{x}:{total}".encode()).hexdigest()
+        return Fingerprint(count=n, max_id=top, hash=digest)
+    agg = qs.aggregate(n=Count("id"), top=Max("id"))
+    h = hashlib.md5()
+    for vid, w in qs.order_by("id").values_list("id", "weight").iterator(chunk_size=5000):
+        h.update(f"{vid}:{w!r},".encode())
+    return Fingerprint(count=agg["n"] or 0, max_id=agg["top"] or 0, hash=h.hexdigest())
 
 
 def _with_slots(qs: QuerySet[Vote], k: int) -> QuerySet[Vote]:
@@ -89,22 +93,22 @@ def _with_slots(qs: QuerySet[Vote], k: int) -> QuerySet[Vote]:
 
 def pair_rows(modality: str, category: str) -> list[tuple[str, str, str, float, int, float]]:
     """(model_a, model_b, outcome, weight sum, count, squared-weight sum), one per cell."""
-    qs = counted_votes(modality, category).filter(battle__mode=Battle.MODE_PAIRWISE)
+    qs = counted_votes(modality, category).filter(mode=Battle.MODE_PAIRWISE)
     _, criterion = category_filter(category)
     outcome = KT(f"criteria__{criterion}") if criterion else F("outcome")
     rows = (
-        _with_slots(qs, 2)
-        .annotate(a=F("s0__competitor__slug"), b=F("s1__competitor__slug"), o=outcome)
-        .values("a", "b", "o")
+        qs.annotate(o=outcome)
+        .values("model_a_id", "model_b_id", "o")
         .annotate(w=Sum("weight"), n=Count("id"), w2=Sum(F("weight") * F("weight")))
         .order_by()
     )
-    return [(r["a"], r["b"], r["o"], r["w"], r["n"], r["w2"]) for r in rows]
+    slug = dict(Competitor.objects.values_list("pk", "slug"))
+    return [(slug[r["model_a_id"]], slug[r["model_b_id"]], r["o"], r["w"], r["n"], r["w2"]) for r in rows]
 
 
 def kwise_rows(modality: str, category: str) -> list[tuple[int, list[str], list[int], float]]:
     """(vote id, models by position, places, weight) of counted K-wise votes, in vote order."""
-    qs = counted_votes(modality, category).filter(battle__mode=Battle.MODE_KWISE)
+    qs = counted_votes(modality, category).filter(mode=Battle.MODE_KWISE)
     out = []
     for k in qs.values_list("battle__k", flat=True).distinct().order_by():
         names = [f"s{p}__competitor__slug" for p in range(k)]
@@ -164,10 +168,9 @@ def export_records(modality: str, category: str, *, style: bool = False) -> list
     qs = counted_votes(modality, category)
     _, criterion = category_filter(category)
     records: list[tuple[int, dict]] = []
-    pair_qs = _with_slots(qs.filter(battle__mode=Battle.MODE_PAIRWISE), 2)
+    pair_qs = qs.filter(mode=Battle.MODE_PAIRWISE)
     for vid, a, b, outcome, weight, crit, cat, lang, turns in pair_qs.values_list(
-        "id", "s0__competitor__slug", "s1__competitor__slug", "outcome", "weight", "criteria",
-        "battle__prompt__category", "battle__prompt__language", "battle__n_turns",
+        "id", "model_a__slug", "model_b__slug", "outcome", "weight", "criteria", "category", "language", "n_turns",
     ).order_by("id"):
         winner = OUTCOME_TO_WINNER[(crit or {}).get(criterion) if criterion else outcome]
         records.append((vid, {"vote_id": vid, "model_a": a, "model_b": b, "winner": winner, "weight": weight,
@@ -186,9 +189,17 @@ def model_vote_counts(modality: str, category: str) -> dict[str, int]:
     """Counted votes each model took part in."""
     from arena.models import Slot
 
-    battles = counted_votes(modality, category).values("battle_id")
-    rows = Slot.objects.filter(battle_id__in=battles).values("competitor__slug").annotate(n=Count("id")).order_by()
-    return {r["competitor__slug"]: r["n"] for r in rows}
+    qs = counted_votes(modality, category)
+    slug = dict(Competitor.objects.values_list("pk", "slug"))
+    out: dict[str, int] = {}
+    pairs = qs.filter(mode=Battle.MODE_PAIRWISE)
+    for side in ("model_a_id", "model_b_id"):
+        for pk, n in pairs.values_list(side).annotate(n=Count("id")).order_by():
+            out[slug[pk]] = out.get(slug[pk], 0) + n
+    kwise = qs.filter(mode=Battle.MODE_KWISE).values("battle_id")
+    for s, n in Slot.objects.filter(battle_id__in=kwise).values_list("competitor__slug").annotate(n=Count("id")).order_by():
+        out[s] = out.get(s, 0) + n
+    return out
 
 
 def competitor_names() -> dict[str, tuple[str, str]]:

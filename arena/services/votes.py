@@ -140,10 +140,19 @@ def vote_cast(
             leak = identity_leak(locked)
             if leak:
                 counted, reason, detail = False, Vote.EXCL_IDENTITY_LEAK, leak
+        slots = list(locked.slots.order_by("position").values_list("competitor_id", flat=True))
+        pairwise = locked.mode == Battle.MODE_PAIRWISE
         try:
             with transaction.atomic():
                 vote = Vote.objects.create(
                     battle=locked,
+                    modality=locked.modality,
+                    mode=locked.mode,
+                    category=locked.prompt.category,
+                    language=locked.prompt.language,
+                    n_turns=locked.n_turns,
+                    model_a_id=slots[0] if pairwise else None,
+                    model_b_id=slots[1] if pairwise else None,
                     voter=voter,
                     outcome=ballot.outcome,
                     ranking=ballot.ranking,

@@ -40,14 +40,19 @@ def seed_votes(*, n_pairwise: int = 400, n_kwise: int = 60, seed: int = 1, langu
             outcome = "tie" if rng.random() < 0.1 else ("a" if places[0] == 1 else "b")
             ranking = {"a": [1, 2], "b": [2, 1], "tie": [1, 1]}[outcome]
             crit = {"style": rng.choice(["a", "b"])} if rng.random() < 0.5 else {}
-            votes.append(Vote(battle=b, voter=voter, outcome=outcome, ranking=ranking, criteria=crit))
+            votes.append(Vote(battle=b, voter=voter, outcome=outcome, ranking=ranking, criteria=crit, mode="pairwise",
+                              model_a=picks[0], model_b=picks[1], **_columns(prompt)))
         else:
             if rng.random() < 0.3:  # a tie between the two worst
                 places = [min(p, k - 1) for p in places]
-            votes.append(Vote(battle=b, voter=voter, ranking=places))
+            votes.append(Vote(battle=b, voter=voter, ranking=places, mode="kwise", **_columns(prompt)))
     Slot.objects.bulk_create(slots)
     Vote.objects.bulk_create(votes)
     return comps
+
+
+def _columns(prompt: Prompt) -> dict:
+    return {"modality": "text", "category": prompt.category, "language": prompt.language, "n_turns": 1}
 
 
 @pytest.fixture

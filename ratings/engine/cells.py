@@ -1,0 +1,262 @@
+"""Aggregate votes into the sufficient statistics every Bradley-Terry style fit needs.
+
+A BT fit, its sandwich and its bootstrap need only, for each unordered pair of models
+(i < j), the weight of votes i won, j won and tied, never the raw rows. ``PairCells`` holds
+exactly that, plus vote counts (the bootstrap redraws counts) and sums of squared weights
+(the sandwich's variance of a weighted score)::
+
+    cells = PairCells.from_votes(votes)                      # from row arrays
+    cells = PairCells.from_counts(model_a=[...], model_b=[...], outcome=["model_a", ...],
+                                  weight=[...], count=[...])  # from SQL GROUP BY rows
+
+K-wise votes without tied places stay whole in ``Rankings`` (fitted by their Plackett-Luce
+likelihood); a K-wise vote with tied places is rank-broken into its K(K-1)/2 pairs, each with
+weight 2/K, so that one K-wise vote weighs K-1 pairwise votes as its Plackett-Luce likelihood
+would (K-1 successive choices); a tied pair counts as a tie. ``comparisons(votes)`` does both.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from ratings.engine.errors import RatingDataError
+from ratings.engine.kernels import components_of, reachable
+from ratings.engine.votes import A_WINS, B_WINS, TIE, WINNER_CODES, Votes
+
+_OUTCOME_ALIASES = {**WINNER_CODES, "a": A_WINS, "b": B_WINS, "model_a_wins": A_WINS, "model_b_wins": B_WINS}
+
+
+@dataclass
+class PairCells:
+    """Per unordered pair (i < j): weight sums ``w[:, 0]`` i won, ``w[:, 1]`` j won, ``w[:, 2]`` tie."""
+
+    models: list[str]
+    i: np.ndarray  # (P,) int64
+    j: np.ndarray  # (P,) int64
+    w: np.ndarray  # (P, 3) weight sums
+    n: np.ndarray  # (P, 3) vote counts (what the bootstrap redraws)
+    w2: np.ndarray  # (P, 3) sums of squared weights (the sandwich's score variance)
+
+    @property
+    def m(self) -> int:
+        return len(self.models)
+
+    @property
+    def total(self) -> np.ndarray:
+        return self.w.sum(axis=1)
+
+    @property
+    def score(self) -> np.ndarray:
+        """Wins of i, ties counting half."""
+        return self.w[:, 0] + 0.5 * self.w[:, 2]
+
+    @classmethod
+    def from_votes(cls, votes: Votes) -> PairCells:
+        return cls.from_indices(votes.models, votes.a, votes.b, votes.outcome, votes.weight)
+
+    @classmethod
+    def from_indices(
+        cls,
+        models: list[str],
+        a: np.ndarray,
+        b: np.ndarray,
+        outcome: np.ndarray,
+        weight: np.ndarray | None = None,
+        count: np.ndarray | None = None,
+        weight_sq: np.ndarray | None = None,
+    ) -> PairCells:
+        """Cells from index arrays; ``count``/``weight_sq`` given when rows are already aggregated."""
+        m = len(models)
+        a = np.asarray(a)
+        b = np.asarray(b)
+        o = np.asarray(outcome).astype(np.int8)
+        swap = a > b
+        # Outcome from the lower index's side: swapping a/b swaps who won, never a tie.
+        o = np.where(swap & (o != TIE), 1 - o, o)
+        # key = ((lo * m + hi) * 3 + outcome), built in place: 10M votes must stay well under 2 GiB.
+        key = np.where(swap, b, a).astype(np.int64)
+        key *= m
+        key += np.where(swap, a, b)
+        key *= 3
+        key += o
+        del swap, o
+        plain = weight is None and count is None
+        wt = None if weight is None else np.asarray(weight, dtype=np.float64)
+        cnt = None if count is None else np.asarray(count, dtype=np.float64)
+        if weight_sq is not None:
+            w2 = np.asarray(weight_sq, dtype=np.float64)
+        elif plain:
+            w2 = None
+        elif count is None:
+            w2 = wt * wt
+        else:  # aggregated rows without squared weights: assume equal weights within a row
+            w2 = cnt.copy() if wt is None else wt * wt / np.maximum(cnt, 1.0)
+        if m * m * 3 <= 30_000_000:  # dense bincount is the fastest path for arena-sized model lists
+            size = m * m * 3
+            ns = np.bincount(key, weights=cnt, minlength=size).reshape(m * m, 3)
+            pair = np.flatnonzero(ns.sum(axis=1) > 0)
+            ns = ns[pair].astype(np.float64)
+            if plain:  # one vote, weight 1, per row: all three statistics are the counts
+                ws, w2s = ns, ns.copy()
+            else:
+                ws = (ns if wt is None else np.bincount(key, weights=wt, minlength=size).reshape(m * m, 3)[pair])
+                w2s = np.bincount(key, weights=w2, minlength=size).reshape(m * m, 3)[pair]
+        else:
+            pair, inv = np.unique(key // 3, return_inverse=True)
+            ws, ns, w2s = (np.zeros((len(pair), 3)) for _ in range(3))
+            ones = np.ones(len(key))
+            for dst, x in ((ws, wt), (ns, cnt), (w2s, w2)):
+                np.add.at(dst, (inv, key % 3), ones if x is None else x)
+        return cls(models=list(models), i=pair // m, j=pair % m, w=ws, n=ns, w2=w2s)
+
+    @classmethod
+    def from_counts(
+        cls,
+        model_a: list[str],
+        model_b: list[str],
+        outcome: list[str],
+        weight: list[float] | np.ndarray,
+        count: list[float] | np.ndarray | None = None,
+        weight_sq: list[float] | np.ndarray | None = None,
+        models: list[str] | None = None,
+    ) -> PairCells:
+        """Cells from aggregated rows (the server's GROUP BY model_a, model_b, outcome).
+
+        ``outcome`` is model_a / model_b / tie / both_bad (or a / b); ``weight`` the weight sum of
+        the row, ``count`` its number of votes (defaults to ``weight``), ``weight_sq`` the sum of
+        squared weights (defaults to weight²/count, i.e. equal weights within the row).
+        ``models`` fixes the name list (e.g. to keep models that have no votes yet out or in).
+        """
+        names = sorted(set(model_a) | set(model_b)) if models is None else list(models)
+        index = {m: k for k, m in enumerate(names)}
+        try:
+            a = np.array([index[x] for x in model_a], dtype=np.int64)
+            b = np.array([index[x] for x in model_b], dtype=np.int64)
+            o = np.array([_OUTCOME_ALIASES[x] for x in outcome], dtype=np.int64)
+        except KeyError as exc:
+            raise RatingDataError(f"unknown model or outcome {exc.args[0]!r} in aggregated counts") from None
+        if np.any(a == b):
+            raise RatingDataError("aggregated counts compare a model with itself")
+        return cls.from_indices(names, a, b, o, np.asarray(weight, dtype=np.float64),
+                                np.asarray(weight if count is None else count, dtype=np.float64),
+                                None if weight_sq is None else np.asarray(weight_sq, dtype=np.float64))
+
+    def merged(self, other: PairCells) -> PairCells:
+        """These cells plus ``other``'s (same model list)."""
+        m = self.m
+        key = np.concatenate([self.i * m + self.j, other.i * m + other.j])
+        uniq, inv = np.unique(key, return_inverse=True)
+        out = [np.zeros((len(uniq), 3)) for _ in range(3)]
+        for dst, xs in zip(out, ((self.w, other.w), (self.n, other.n), (self.w2, other.w2))):
+            np.add.at(dst, inv, np.concatenate(xs))
+        return PairCells(self.models, uniq // m, uniq % m, *out)
+
+
+@dataclass
+class Rankings:
+    """Untied K-wise votes, grouped by K: ``groups[K] = (items best first (N, K), weight (N,))``.
+
+    ``counts[K]`` (default: ones) is how many votes each row stands for when identical rankings were
+    aggregated upstream; the weight is then the row's weight sum. The sandwich and the bootstrap
+    need it: three votes are not one vote of weight three.
+    """
+
+    groups: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    counts: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def count(self, k: int) -> np.ndarray:
+        return self.counts[k] if k in self.counts else np.ones(len(self.groups[k][1]))
+
+    @property
+    def n_votes(self) -> float:
+        return float(sum(self.count(k).sum() for k in self.groups))
+
+    @classmethod
+    def from_orders(cls, models: list[str], orders: list[list[str]], weight: list[float] | None = None,
+                    count: list[float] | None = None) -> Rankings:
+        """Untied rankings given as model names best first, over the same ``models`` list as the
+        PairCells (e.g. a GROUP BY over K-wise votes: ``weight`` the row's weight sum, ``count`` its
+        number of votes, default = weight)."""
+        index = {m: k for k, m in enumerate(models)}
+        weights = np.ones(len(orders)) if weight is None else np.asarray(weight, dtype=np.float64)
+        counts = weights if count is None else np.asarray(count, dtype=np.float64)
+        by_k: dict[int, tuple[list[list[int]], list[float], list[float]]] = {}
+        for order, w, c in zip(orders, weights, counts):
+            if len(set(order)) != len(order) or len(order) < 2:
+                raise RatingDataError(f"a ranking needs two or more distinct models: {order!r}")
+            try:
+                by_k.setdefault(len(order), ([], [], []))[0].append([index[m] for m in order])
+            except KeyError as exc:
+                raise RatingDataError(f"unknown model {exc.args[0]!r} in a ranking") from None
+            by_k[len(order)][1].append(float(w))
+            by_k[len(order)][2].append(float(c))
+        return cls({k: (np.array(its, dtype=np.int64), np.array(ws)) for k, (its, ws, _) in by_k.items()},
+                   {k: np.array(cs) for k, (_, _, cs) in by_k.items()})
+
+    def __bool__(self) -> bool:
+        return self.n_votes > 0
+
+
+def comparisons(votes: Votes) -> tuple[PairCells, Rankings]:
+    """Pair cells (pairwise votes + rank-broken tied K-wise votes) and untied rankings."""
+    cells = PairCells.from_votes(votes)
+    if not votes.n_kwise:
+        return cells, Rankings()
+    kw_weight = votes.kwise_weight()
+    by_k: dict[int, tuple[list[np.ndarray], list[float]]] = {}
+    ba, bb, bo, bw = [], [], [], []
+    for items, places, wt in zip(votes.kw_items, votes.kw_places, kw_weight):
+        k = len(items)
+        if len(np.unique(places)) == k:
+            order = items[np.argsort(places, kind="stable")]
+            if k == 2:  # an untied pair is simply a pairwise vote
+                ba.append(order[0]), bb.append(order[1]), bo.append(A_WINS), bw.append(wt)
+            else:
+                by_k.setdefault(k, ([], []))[0].append(order)
+                by_k[k][1].append(wt)
+            continue
+        for x in range(k):
+            for y in range(x + 1, k):
+                ba.append(items[x]), bb.append(items[y]), bw.append(wt * 2.0 / k)
+                px, py = places[x], places[y]
+                bo.append(TIE if px == py else (A_WINS if px < py else B_WINS))
+    if ba:
+        cells = cells.merged(PairCells.from_indices(votes.models, np.array(ba), np.array(bb), np.array(bo),
+                                                    np.array(bw)))
+    groups = {k: (np.array(its, dtype=np.int64), np.array(ws)) for k, (its, ws) in by_k.items()}
+    return cells, Rankings(groups)
+
+
+def broken_pairs(rankings: Rankings) -> tuple[np.ndarray, np.ndarray]:
+    """Every (better, worse) pair inside the rankings, for statistics and graph checks."""
+    better, worse = [], []
+    for k, (items, _) in rankings.groups.items():
+        for x in range(k):
+            for y in range(x + 1, k):
+                better.append(items[:, x]), worse.append(items[:, y])
+    if not better:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(better), np.concatenate(worse)
+
+
+def components(cells: PairCells, rankings: Rankings) -> np.ndarray:
+    """Connected component of each model in the comparison graph (models never compared are alone)."""
+    bi, bj = broken_pairs(rankings)
+    return components_of(cells.m, np.concatenate([cells.i, bi]), np.concatenate([cells.j, bj]))
+
+
+def needs_prior(cells: PairCells, rankings: Rankings) -> bool:
+    """True when a maximum-likelihood rating is infinite for some model.
+
+    The BT / Plackett-Luce MLE exists iff, inside each connected part, every split of the models
+    into two groups has a win (or tie) both ways, i.e. the win graph is strongly connected.
+    """
+    m = cells.m
+    won_i = cells.score > 0  # i beat or tied j
+    won_j = (cells.w[:, 1] + 0.5 * cells.w[:, 2]) > 0
+    bi, bj = broken_pairs(rankings)
+    src = np.concatenate([cells.i[won_i], cells.j[won_j], bi])
+    dst = np.concatenate([cells.j[won_i], cells.i[won_j], bj])
+    roots = components_of(m, src, dst) == np.arange(m)
+    # Strongly connected parts iff each part's root reaches everything forwards and backwards.
+    return not (reachable(m, src, dst, roots).all() and reachable(m, dst, src, roots).all())

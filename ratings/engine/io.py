@@ -1,0 +1,352 @@
+"""Read a vote file (CSV, JSONL or Parquet) into ``Votes``.
+
+    votes = load_votes("votes.parquet", filters=["language=en"], criterion=None, style=True)
+
+Schema (the public arena export; the lmarena-ai/arena-human-preference-140k Parquet loads as it is):
+- pairwise rows: ``model_a``, ``model_b``, ``winner`` in {model_a, model_b, tie, both_bad};
+- K-wise rows: ``models`` (list) and ``ranking`` (place of each model, 1 = best, equal = tie);
+- optional: ``weight`` (default 1); any column named by a filter (``col=value``; a dotted path
+  reaches into struct columns, e.g. ``category_tag.criteria_v0.1.creative_writing=true``);
+  ``conv_metadata`` style counts (or the same names as flat columns) for style control;
+  ``criteria`` ({name: winner}) for per-criterion ratings.
+
+Everything is columnar (pyarrow) until the end, because a 10M-row file must load in seconds:
+model names are dictionary-encoded once and winners are mapped through their few distinct values.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ratings.engine.errors import RatingDataError
+from ratings.engine.votes import WINNER_CODES, Votes, check_weights
+
+_STYLE_FIELDS = ("sum_assistant_{s}_tokens", "header_count_{s}", "list_count_{s}", "bold_count_{s}")
+
+
+def read_table(path: str | Path) -> tuple[pa.Table, int]:
+    """The file as an Arrow table, and the line number of its first data row (for messages)."""
+    path = Path(path)
+    if not path.exists():
+        raise RatingDataError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise RatingDataError(f"{path}: the file is empty (no votes)")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            # Only the columns we may use: the 140k dump carries whole conversations we never read.
+            names = pq.read_schema(path).names
+            wanted = {"model_a", "model_b", "winner", "weight", "models", "ranking", "conv_metadata", "criteria"}
+            return pq.read_table(path, columns=[n for n in names if n in wanted or not _is_text_blob(n)]), 0
+        if suffix == ".csv":
+            import pyarrow.csv as pcsv
+
+            # Parse the name and winner columns straight into dictionaries: a 10M-vote file then
+            # takes a quarter of the memory of plain strings (230 MB instead of 950) and loads faster.
+            text_dict = pa.dictionary(pa.int32(), pa.string())
+            types = {name: text_dict for name in ("model_a", "model_b", "winner")}
+            return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=types)), 2
+        if suffix in (".jsonl", ".json", ".ndjson"):
+            return _read_jsonl(path), 1
+    except (pa.ArrowInvalid, OSError, ValueError) as exc:
+        raise RatingDataError(f"{path}: cannot be read as {suffix[1:].upper()}: {exc}") from None
+    raise RatingDataError(f"{path}: unknown file type {suffix!r}; use .csv, .jsonl or .parquet")
+
+
+def _is_text_blob(name: str) -> bool:
+    return name.startswith(("conversation", "full_conversation"))
+
+
+def _read_jsonl(path: Path) -> pa.Table:
+    import pyarrow.json as pjson
+
+    try:
+        return pjson.read_json(path)
+    except pa.ArrowInvalid:
+        pass  # mixed pairwise / K-wise rows can defeat Arrow's type inference: parse by hand
+    rows: list[dict] = []
+    with open(path, encoding="utf-8") as f:  # noqa: PTH123
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise RatingDataError(f"{path}, line {n}: not valid JSON ({exc.msg})") from None
+    if not rows:
+        raise RatingDataError(f"{path}: the file is empty (no votes)")
+    keys = dict.fromkeys(k for r in rows for k in r)
+    return pa.table({k: pa.array([r.get(k) for r in rows]) for k in keys})
+
+
+def load_votes(
+    path: str | Path,
+    *,
+    filters: list[str] | tuple[str, ...] = (),
+    criterion: str | None = None,
+    style: bool = False,
+) -> Votes:
+    """Load, filter and encode a vote file; raise RatingDataError with a readable message."""
+    table, first_line = read_table(path)
+    return votes_from_table(table, first_line=first_line, filters=filters, criterion=criterion, style=style,
+                            source=str(path))
+
+
+def votes_from_records(records: list[dict], *, style: bool = False, criterion: str | None = None) -> Votes:
+    """Votes from dicts in the export schema (pairwise and K-wise mixed), in vote order."""
+    records = list(records)
+    if not records:
+        raise RatingDataError("no votes")
+    keys = dict.fromkeys(k for r in records for k in r)
+    table = pa.table({k: pa.array([r.get(k) for r in records]) for k in keys})
+    return votes_from_table(table, first_line=0, style=style, criterion=criterion, source="votes")
+
+
+def votes_from_table(
+    table: pa.Table,
+    *,
+    first_line: int = 0,
+    filters: list[str] | tuple[str, ...] = (),
+    criterion: str | None = None,
+    style: bool = False,
+    source: str = "votes",
+) -> Votes:
+    def line_of(row: int) -> str:
+        return f"{source}, line {row + first_line}" if first_line else f"{source}, row {row + 1}"
+
+    if table.num_rows == 0:
+        raise RatingDataError(f"{source}: the file is empty (no votes)")
+    seq = np.arange(table.num_rows, dtype=np.int64)  # original position, kept through filters
+    for spec in filters:
+        table, seq = _keep(table, seq, _filter_mask(table, spec))
+    if table.num_rows == 0:
+        raise RatingDataError(f"{source}: no votes left after the filter(s) {', '.join(filters)}")
+    if criterion is not None:
+        table = _winner_from_criterion(table, criterion)
+        table, seq = _keep(table, seq, pc.is_valid(table["winner"]))
+        if table.num_rows == 0:
+            raise RatingDataError(f"{source}: no vote has a verdict for criterion {criterion!r}")
+    cols = set(table.column_names)
+    has_pairs = {"model_a", "model_b", "winner"} <= cols
+    has_kwise = {"models", "ranking"} <= cols
+    if not (has_pairs or has_kwise):
+        raise RatingDataError(
+            f"{source}: needs columns model_a, model_b, winner (pairwise) or models, ranking (K-wise); "
+            f"found {', '.join(table.column_names)}"
+        )
+    if has_pairs and table["model_a"].null_count == 0:
+        pairs, pseq, rest, rseq = table, seq, table.slice(0, 0), seq[:0]
+    elif has_pairs:
+        valid = pc.is_valid(table["model_a"])
+        pairs, pseq = _keep(table, seq, valid)
+        rest, rseq = _keep(table, seq, pc.invert(valid))
+    else:
+        pairs, pseq, rest, rseq = table.slice(0, 0), seq[:0], table, seq
+    if rest.num_rows and not has_kwise:
+        raise RatingDataError(f"{line_of(int(rseq[0]))}: model_a is missing")
+
+    kw_names, kw_places, kw_seq, kw_weight = _kwise_rows(rest, rseq, line_of) if rest.num_rows else ([], [], [], [])
+    a_names, b_names = pairs["model_a"] if pairs.num_rows else None, pairs["model_b"] if pairs.num_rows else None
+    names = _model_names(a_names, b_names, kw_names)
+    if len(names) < 2:
+        raise RatingDataError(f"{source}: only one model ({names[0] if names else 'none'}); ratings need two or more")
+    votes = Votes(models=names, a=np.zeros(0, np.int32), b=np.zeros(0, np.int32), outcome=np.zeros(0, np.int8))
+    if pairs.num_rows:
+        for name in ("model_b", "winner"):
+            if pairs[name].null_count:
+                first = int(np.flatnonzero(_to_numpy(pc.is_null(pairs[name])))[0])
+                raise RatingDataError(f"{line_of(int(pseq[first]))}: {name} is missing")
+        votes.a = _encode(pairs["model_a"], names)
+        votes.b = _encode(pairs["model_b"], names)
+        same = np.flatnonzero(votes.a == votes.b)
+        if same.size:
+            raise RatingDataError(f"{line_of(int(pseq[same[0]]))}: a model is compared with itself")
+        votes.outcome = _encode_winner(pairs["winner"], lambda k: line_of(int(pseq[k])))
+        votes.seq = pseq
+        if "weight" in cols:
+            votes.weight = check_weights(pairs["weight"].fill_null(1.0).to_numpy().astype(np.float64))
+        if style:
+            votes.style = _style_counts(pairs, source)
+    if kw_names:
+        index = {m: k for k, m in enumerate(names)}
+        votes.kw_items = [np.array([index[m] for m in ms], dtype=np.int32) for ms in kw_names]
+        votes.kw_places = [np.asarray(p, dtype=np.int32) for p in kw_places]
+        votes.kw_seq = np.asarray(kw_seq, dtype=np.int64)
+        votes.kw_weight = check_weights(np.asarray(kw_weight, dtype=np.float64)) if "weight" in cols else None
+        if style:
+            votes.notes.append("style control uses pairwise votes only; K-wise votes were left out of it")
+    return votes
+
+
+def _model_names(a: pa.ChunkedArray | None, b: pa.ChunkedArray | None, kw: list[list[str]]) -> list[str]:
+    found: set[str] = set()
+    for col in (a, b):
+        if col is not None:
+            found.update(pc.unique(col).to_pylist())
+    for ms in kw:
+        found.update(ms)
+    found.discard(None)
+    return sorted(found)
+
+
+def _to_numpy(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A null-free integer or boolean Arrow array as numpy, reading its buffers directly.
+
+    pyarrow's own to_numpy imports pandas (a third of a second) even for a plain int32 array.
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        parts = [_to_numpy(c) for c in arr.chunks]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=bool if pa.types.is_boolean(arr.type) else np.int64)
+    if arr.null_count:
+        raise ValueError("unexpected nulls")
+    data = arr.buffers()[1]
+    if pa.types.is_boolean(arr.type):
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+        return bits[arr.offset: arr.offset + len(arr)].astype(bool)
+    dtype = np.dtype(f"int{arr.type.bit_width}")
+    return np.frombuffer(data, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
+
+
+def _chunks_encoded(col: pa.ChunkedArray):
+    """Each chunk as (dictionary values, int indices): CSV columns arrive dictionary-typed already."""
+    for chunk in col.chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            chunk = pc.dictionary_encode(chunk)
+        yield chunk.dictionary.to_pylist(), _to_numpy(chunk.indices)
+
+
+def _encode(col: pa.ChunkedArray, names: list[str]) -> np.ndarray:
+    """Names to positions in the sorted list, mapping only each chunk's few distinct names."""
+    sorted_names = np.asarray(names, dtype=object)
+    parts = [np.searchsorted(sorted_names, np.asarray(values, dtype=object)).astype(np.int32)[idx]
+             for values, idx in _chunks_encoded(col)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int32)
+
+
+def _encode_winner(col: pa.ChunkedArray, line_of) -> np.ndarray:
+    parts = []
+    done = 0
+    for values, idx in _chunks_encoded(col):
+        for k, v in enumerate(values):
+            if v not in WINNER_CODES and np.any(idx == k):
+                first = done + int(np.flatnonzero(idx == k)[0])
+                raise RatingDataError(
+                    f"{line_of(first)}: unknown winner value {v!r}; expected one of model_a, model_b, tie, both_bad"
+                )
+        lut = np.array([WINNER_CODES.get(v, 0) for v in values], dtype=np.int8)
+        parts.append(lut[idx])
+        done += len(idx)
+    return np.concatenate(parts) if parts else np.zeros(0, np.int8)
+
+
+def _keep(table: pa.Table, seq: np.ndarray, mask: pa.ChunkedArray | pa.Array) -> tuple[pa.Table, np.ndarray]:
+    """Filter a table and its original row positions together."""
+    return table.filter(mask), seq[_to_numpy(mask)]
+
+
+def _kwise_rows(rest: pa.Table, rseq: np.ndarray, line_of) -> tuple[list, list, list, list]:
+    models = rest["models"].to_pylist()
+    ranking = rest["ranking"].to_pylist()
+    seqs = rseq.tolist()
+    weights = rest["weight"].to_pylist() if "weight" in rest.column_names else [None] * len(seqs)
+    out_m, out_p, out_s, out_w = [], [], [], []
+    for ms, rk, s, w in zip(models, ranking, seqs, weights):
+        if ms is None or rk is None:
+            raise RatingDataError(f"{line_of(s)}: neither a pairwise vote (model_a, model_b, winner) nor a K-wise one")
+        if len(ms) != len(rk) or len(ms) < 2:
+            raise RatingDataError(f"{line_of(s)}: 'models' and 'ranking' must be lists of the same length >= 2")
+        if len(set(ms)) != len(ms):
+            raise RatingDataError(f"{line_of(s)}: a model appears twice in one K-wise vote")
+        if any((not isinstance(p, (int, float))) or p < 1 for p in rk):
+            raise RatingDataError(f"{line_of(s)}: ranking places must be numbers >= 1 (1 = best)")
+        out_m.append(ms)
+        out_p.append([int(p) for p in rk])
+        out_s.append(s)
+        out_w.append(1.0 if w is None else float(w))
+    return out_m, out_p, out_s, out_w
+
+
+def _resolve(table: pa.Table, path: str) -> pa.ChunkedArray | None:
+    """A top-level column, or a struct field reached by a dotted path (field names may hold dots)."""
+    if path in table.column_names:
+        return table[path]
+    for name in table.column_names:
+        if path.startswith(name + "."):
+            col = table[name].combine_chunks()
+            return _resolve_struct(col, path[len(name) + 1:])
+    return None
+
+
+def _resolve_struct(col: pa.Array, path: str) -> pa.ChunkedArray | None:
+    if not pa.types.is_struct(col.type):
+        return None
+    fields = [col.type.field(k).name for k in range(col.type.num_fields)]
+    for name in sorted(fields, key=len, reverse=True):  # longest first: "criteria_v0.1" before "criteria_v0"
+        if path == name:
+            return pa.chunked_array([pc.struct_field(col, name)])
+        if path.startswith(name + "."):
+            return _resolve_struct(pc.struct_field(col, name), path[len(name) + 1:])
+    return None
+
+
+def _filter_mask(table: pa.Table, spec: str) -> pa.ChunkedArray:
+    if "=" not in spec:
+        raise RatingDataError(f"--filter {spec!r}: expected COLUMN=VALUE")
+    name, value = spec.split("=", 1)
+    col = _resolve(table, name.strip())
+    if col is None:
+        raise RatingDataError(f"--filter {spec!r}: no column {name!r} in the file")
+    if pa.types.is_boolean(col.type):
+        want = value.strip().lower() in ("1", "true", "yes")
+        return pc.fill_null(pc.equal(col, want), False)
+    try:
+        as_text = pc.cast(col, pa.string()) if not pa.types.is_string(col.type) else col
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise RatingDataError(f"--filter {spec!r}: column {name!r} holds {col.type}, not comparable with text") from None
+    return pc.fill_null(pc.equal(as_text, value), False)
+
+
+def _winner_from_criterion(table: pa.Table, criterion: str) -> pa.Table:
+    if "criteria" not in table.column_names:
+        raise RatingDataError(f"--criterion {criterion}: the file has no 'criteria' column")
+    col = table["criteria"].combine_chunks()
+    if pa.types.is_string(col.type):  # CSV: a JSON object per cell
+        col = pa.array([None if s is None else json.loads(s).get(criterion) for s in col.to_pylist()], pa.string())
+    elif pa.types.is_struct(col.type):
+        if col.type.get_field_index(criterion) < 0:
+            raise RatingDataError(f"--criterion {criterion}: no vote has a verdict for it")
+        col = pc.struct_field(col, criterion)
+    else:
+        raise RatingDataError(f"--criterion {criterion}: 'criteria' must map criterion names to winners")
+    if "winner" in table.column_names:
+        return table.set_column(table.column_names.index("winner"), "winner", col)
+    return table.append_column("winner", col)
+
+
+def _count(col: pa.Array) -> np.ndarray:
+    """A style count: a number, or a struct of counts (h1..h6, ordered/unordered, **/__) summed."""
+    if pa.types.is_struct(col.type):
+        parts = [_count(pc.struct_field(col, k)) for k in range(col.type.num_fields)]
+        return np.sum(parts, axis=0) if parts else np.zeros(len(col))
+    return np.nan_to_num(col.to_numpy(zero_copy_only=False).astype(np.float64))
+
+
+def _style_counts(pairs: pa.Table, source: str) -> np.ndarray:
+    meta = pairs["conv_metadata"].combine_chunks() if "conv_metadata" in pairs.column_names else None
+    out = []
+    for side in ("a", "b"):
+        for pattern in _STYLE_FIELDS:
+            name = pattern.format(s=side)
+            if meta is not None and pa.types.is_struct(meta.type) and meta.type.get_field_index(name) >= 0:
+                out.append(_count(pc.struct_field(meta, name)))
+            elif name in pairs.column_names:
+                out.append(_count(pairs[name].combine_chunks()))
+            else:
+                raise RatingDataError(f"{source}: --style-control needs {name} (in conv_metadata or as a column)")
+    return np.column_stack(out)
