@@ -217,7 +217,7 @@ def fit_bayes(votes: Votes, *, progress: bool = False, **params: float) -> Leade
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(events, desc="bayes", unit="vote", delay=1.0, leave=False, mininterval=0.5)
+        it = tqdm(events, desc="bayes", unit="vote", delay=1.0, leave=False, disable=None, mininterval=0.5)
     for _, kind, k in it:
         if kind == 0:
             rater.rate((names[a[k]], names[b[k]]), place_of[o[k]], w[k])

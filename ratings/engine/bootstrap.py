@@ -115,4 +115,4 @@ def _progress(total: int, enabled: bool):
     from tqdm import tqdm
 
     # delay=1: nothing is printed for a bootstrap that finishes within a second.
-    return tqdm(total=total, desc="bootstrap", unit="round", delay=1.0, leave=False)
+    return tqdm(total=total, desc="bootstrap", unit="round", delay=1.0, leave=False, disable=None)

@@ -134,14 +134,17 @@ def _stages():
     """A stage bar on stderr that appears only if the whole run passes one second."""
     from tqdm import tqdm
 
-    bar = tqdm(total=2, desc="ratings", delay=1.0, leave=False, bar_format="{desc}: {n}/{total} {postfix}")
+    bar = tqdm(total=2, desc="ratings", delay=1.0, leave=False, disable=None, bar_format="{desc}: {n}/{total} {postfix}")
+
+    started = []
 
     def stage(name: str | None) -> None:
         if name is None:
             bar.close()
             return
-        if bar.postfix:
+        if started:
             bar.update(1)
+        started.append(name)
         bar.set_postfix_str(name, refresh=False)  # refresh would draw the bar before its delay
 
     return stage

@@ -70,7 +70,7 @@ def elo_replicas(m: int, a: np.ndarray, b: np.ndarray, score: np.ndarray, weight
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=n, desc="elo bootstrap", unit="vote", delay=1.0, leave=False, mininterval=0.5)
+        bar = tqdm(total=n, desc="elo bootstrap", unit="vote", delay=1.0, leave=False, disable=None, mininterval=0.5)
     block = max(1, 2_000_000 // rounds)  # draw the resample a block of steps at a time: bounded memory
     for start in range(0, n, block):
         pick = rng.integers(0, n, size=(min(block, n - start), rounds))  # row t: each replica's t-th vote

@@ -44,8 +44,7 @@ class PoissonSampler:
               cdf: np.ndarray, guide: np.ndarray) -> None:
         """CDF and guide table of a block of cells, offsets local to the block."""
         seg = np.repeat(np.arange(len(lam)), length)
-        pos = np.arange(len(seg)) - off[seg]  # slot within its cell
-        k = pos + lo[seg]  # the support value at each slot
+        k = np.arange(len(seg)) - off[seg] + lo[seg]  # the support value at each slot
         log_lam = np.log(np.maximum(lam, 1e-300))
         pmf = np.exp(k * log_lam[seg] - lam[seg] - log_fact[k])
         zero = lam[seg] == 0
@@ -53,10 +52,14 @@ class PoissonSampler:
         cs = np.cumsum(pmf)
         cdf[:] = cs - (cs[off] - pmf[off])[seg]  # per-cell cumulative sums
         cdf[off + length - 1] = 1.0  # close each cell: the mass beyond the window is < 1e-18
-        # Guide, one bucket per slot: first slot whose CDF >= bucket / length. cdf + cell index
-        # increases across cells, so one search serves them all; bucket 0 would hit the previous
-        # cell's closing 1.0, hence the clamp to the cell's first slot.
-        guide[:] = np.maximum(np.searchsorted(cdf + seg, seg + pos / length[seg], side="left"), off[seg])
+        # Guide, one bucket per slot: bucket b of a cell points at its first slot with CDF >= b / L.
+        # Slot j is that slot for the buckets b <= L·cdf_j not claimed by an earlier slot, so the
+        # table is each slot index repeated that many times: linear, no search.
+        claimed = np.minimum(np.floor(cdf * length[seg]) + 1, length[seg]).astype(np.int64)
+        before = np.empty_like(claimed)
+        before[1:] = claimed[:-1]
+        before[off] = 0  # a cell's first slot follows nothing
+        guide[:] = np.repeat(np.arange(len(cdf)), claimed - before)
 
     def draw(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
         """(len(λ), rounds) float64 counts."""
