@@ -16,7 +16,7 @@ def media_url(name: str) -> str:
     return reverse("arena:media", args=[name])
 
 
-def generation_public(gen: Generation, *, letter: str, turn_index: int) -> dict[str, Any]:
+def generation_public(gen: Generation, *, letter: str, turn_index: int, battle_public_id: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {"slot": letter, "turn": turn_index, "status": gen.status}
     if gen.status == Generation.DONE:
         out["text"] = gen.text
@@ -26,7 +26,7 @@ def generation_public(gen: Generation, *, letter: str, turn_index: int) -> dict[
     elif gen.status == Generation.RUNNING:
         from arena.services.generation import partial_key
 
-        out["text"] = cache.get(partial_key(gen.pk)) or ""
+        out["text"] = cache.get(partial_key(battle_public_id, gen.pk)) or ""
     return out
 
 
@@ -44,7 +44,9 @@ def battle_public_state(battle: Battle) -> dict[str, Any]:
     by_slot: dict[int, list[dict[str, Any]]] = {s.pk: [] for s in slots}
     letters = {s.pk: s.letter for s in slots}
     for g in gens:
-        by_slot[g.slot_id].append(generation_public(g, letter=letters[g.slot_id], turn_index=g.turn.index))
+        by_slot[g.slot_id].append(
+            generation_public(g, letter=letters[g.slot_id], turn_index=g.turn.index, battle_public_id=battle.public_id)
+        )
     show_names = revealed(battle)
     turns = [{"index": t.index, "prompt": t.prompt.text} for t in battle.turns.select_related("prompt").order_by("index")]
     state: dict[str, Any] = {

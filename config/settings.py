@@ -116,7 +116,12 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNELS_PREFIX", "arena")},
+            # No socket timeout: the layer blocks on Redis for up to 5 s waiting for messages, and
+            # redis-py 8's default 5 s read timeout would drop idle WebSockets.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "prefix": os.environ.get("CHANNELS_PREFIX", "arena"),
+            },
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -154,6 +159,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# With acks_late, a task whose worker died comes back after the visibility timeout (Redis
+# broker): soon enough that a lost generation is voided within minutes, not the default hour.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT_S", "300")}
 # The safety nets that beat runs (`celery -A config beat`).
 CELERY_BEAT_SCHEDULE = {
     "expire-stale-battles": {"task": "arena.tasks.expire_stale_battles", "schedule": 30.0},

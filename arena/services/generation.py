@@ -74,8 +74,9 @@ def _closing(fn):
     return run
 
 
-def partial_key(generation_id: int) -> str:
-    return f"arena:gen:{generation_id}:partial"
+def partial_key(battle_public_id: str, generation_id: int) -> str:
+    # The battle's random id makes the key unique even when several databases share one Redis.
+    return f"arena:partial:{battle_public_id}:{generation_id}"
 
 
 def enqueue_turn(*, turn_id: int) -> None:
@@ -184,7 +185,7 @@ def run_generation(generation_id: int) -> None:
         parts.append(chunk)
         state["offset"] = offset + len(chunk)
         cache_then_publish(
-            partial_key(gen.pk),
+            partial_key(battle.public_id, gen.pk),
             "".join(parts),
             settings.ARENA_GENERATION_TIMEOUT_S * 4,
             group,

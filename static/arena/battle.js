@@ -188,7 +188,9 @@
     const key = `${o.slot}:${o.turn}`;
     if (o.status === "failed") { markFailed(o.slot, o.turn); return; }
     if (o.status !== "done") {
-      if (o.text && o.text.length > (texts[key] || "").length) { texts[key] = o.text; box.textContent = o.text; box.classList.remove("pending"); }
+      // A re-render (reconnect, resync) rebuilt the box: show the longer of what we had and what the server has.
+      if (o.text && o.text.length > (texts[key] || "").length) texts[key] = o.text;
+      if (texts[key]) { box.textContent = texts[key]; box.classList.remove("pending"); box.classList.add("streaming"); }
       return;
     }
     texts[key] = o.text || "";
