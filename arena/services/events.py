@@ -69,18 +69,58 @@ class _Publisher:
             self._loop = loop
 
     async def _drain(self, layer) -> None:
+        """Send in batches: whatever queued up while the last batch was out goes together, so
+        the cost per token does not grow with tokens per second (many streams at once)."""
         assert self._queue is not None
         while True:
-            kind, *args = await self._queue.get()
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             try:
-                if kind == "send" and layer is not None:
-                    await layer.group_send(args[0], {"type": "arena.event", "event": args[1]})
-                elif kind == "cache":
-                    cache.set(args[0], args[1], timeout=args[2])
-                elif kind == "flush":
-                    args[0].set()
+                await self._send_batch(layer, batch)
             except Exception:  # a lost event is recovered by the browser's resync; never stop the loop
-                log.exception("publisher: %s failed", kind)
+                log.exception("publisher: a batch of %d failed", len(batch))
+            for kind, *args in batch:
+                if kind == "flush":
+                    args[0].set()
+
+    @staticmethod
+    async def _send_batch(layer, batch: list[tuple]) -> None:
+        # 1. Partial texts: only the newest value of each key, in one round trip, and before any
+        #    chunk of this batch goes out (see the module docstring).
+        latest: dict[tuple[int, str], Any] = {}
+        for kind, *args in batch:
+            if kind == "cache":
+                latest[(args[2], args[0])] = args[1]
+        by_ttl: dict[int, dict[str, Any]] = {}
+        for (ttl, key), value in latest.items():
+            by_ttl.setdefault(ttl, {})[key] = value
+        for ttl, values in by_ttl.items():
+            await cache.aset_many(values, timeout=ttl)
+        if layer is None:
+            return
+        # 2. Events, in order within each group; consecutive chunks of one output become one.
+        per_group: dict[str, list[dict[str, Any]]] = {}
+        for kind, *args in batch:
+            if kind != "send":
+                continue
+            events = per_group.setdefault(args[0], [])
+            ev = args[1]
+            last = events[-1] if events else None
+            if (
+                last is not None and ev.get("type") == "chunk" and last.get("type") == "chunk"
+                and (last["slot"], last["turn"]) == (ev["slot"], ev["turn"])
+                and last["offset"] + len(last["text"]) == ev["offset"]
+            ):
+                events[-1] = {**last, "text": last["text"] + ev["text"]}
+            else:
+                events.append(ev)
+
+        async def send_all(group: str, events: list[dict[str, Any]]) -> None:
+            for ev in events:
+                await layer.group_send(group, {"type": "arena.event", "event": ev})
+
+        await asyncio.gather(*(send_all(g, evs) for g, evs in per_group.items()))
 
     def put(self, *item: Any) -> None:
         self._start()

@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 from channels.testing import WebsocketCommunicator
 
-from arena.models import Battle, Generation
+from arena.models import Battle, Competitor, Generation
 from config.asgi import application
 from tests.conftest import ArenaClient
 
@@ -42,6 +42,12 @@ async def _frames_until(comm, kind: str, limit: int = 5000) -> list[dict]:
 
 
 async def test_outputs_stream_in_order_and_the_vote_unlocks_after_all(demo, monkeypatch):
+    def slow_tokens():  # tokens 10 ms apart, as a model streams them (back-to-back ones are batched)
+        for c in Competitor.objects.filter(modality="text"):
+            c.adapter_config = {**c.adapter_config, "token_delay_ms": 10}
+            c.save()
+
+    await sync_to_async(slow_tokens)()
     session, bid = await sync_to_async(_create_battle_without_generating)(monkeypatch)
     comm = _communicator(bid, session)
     connected, _ = await comm.connect()
