@@ -20,6 +20,7 @@ import numpy as np
 from ratings.engine import pl
 from ratings.engine.bt import Objective, maximize
 from ratings.engine.cells import PairCells, Rankings
+from ratings.engine.errors import RatingDataError
 from ratings.engine.kernels import Scatter
 from ratings.engine.sampling import PoissonSampler
 
@@ -41,7 +42,7 @@ def replicas(
 ) -> np.ndarray:
     """(rounds, M) bootstrap draws of θ."""
     if rounds < 1:
-        raise ValueError("rounds must be >= 1")
+        raise RatingDataError("bootstrap rounds must be at least 1")
     m = obj.m
     flat_n = cells.n.ravel()
     nz = np.flatnonzero(flat_n > 0)

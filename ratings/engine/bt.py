@@ -21,7 +21,7 @@ import numpy as np
 from ratings.engine import pl
 from ratings.engine.cells import PairCells, Rankings, comparisons, components, needs_prior
 from ratings.engine.errors import RatingDataError
-from ratings.engine.kernels import Scatter, log_sigmoid, sigmoid, solve_pd, z_value
+from ratings.engine.kernels import Scatter, log_sigmoid, percentile_interval, sigmoid, solve_pd, z_value
 from ratings.engine.leaderboard import Leaderboard, build_leaderboard
 from ratings.engine.votes import Votes
 
@@ -38,6 +38,7 @@ class Objective:
     def __init__(self, m: int, i: np.ndarray, j: np.ndarray, s: np.ndarray, n: np.ndarray,
                  groups: list[tuple[np.ndarray, np.ndarray]], prior: bool, parts: np.ndarray | None = None) -> None:
         self.m, self.i, self.j, self.s, self.n = m, i, j, s, n
+        self.dim = m
         self.groups = [(items, w) for items, w in groups if len(w)]
         total = float(n.sum()) + sum(float(w.sum()) * (items.shape[1] - 1) for items, w in self.groups)
         self.total_weight = total
@@ -112,9 +113,10 @@ def laplacian(m: int, i: np.ndarray, j: np.ndarray, v: np.ndarray) -> np.ndarray
     return h
 
 
-def maximize(obj: Objective, theta: np.ndarray | None = None, tol: float = 1e-10, max_iter: int = 200) -> np.ndarray:
-    """Damped Newton; the likelihood is concave, so halving a step that lowers it always ends."""
-    theta = np.zeros(obj.m) if theta is None else theta.copy()
+def maximize(obj, theta: np.ndarray | None = None, tol: float = 1e-10, max_iter: int = 200) -> np.ndarray:
+    """Damped Newton for any concave objective with ``dim``, ``value`` and ``grad_hess`` (BT, style
+    control); the objective is concave, so halving a step that lowers it always ends."""
+    theta = np.zeros(obj.dim) if theta is None else theta.copy()
     f = obj.value(theta)
     for _ in range(max_iter):
         g, h = obj.grad_hess(theta)
@@ -172,8 +174,7 @@ def fit_bt(
         lower, upper = theta - z * se, theta + z * se
     elif ci == "bootstrap":
         samples = bootstrap.replicas(obj, cells, rankings, theta, rounds=rounds, seed=seed, progress=progress)
-        alpha = (1.0 - level) / 2.0
-        lower, upper = np.quantile(samples, [alpha, 1.0 - alpha], axis=0)
+        lower, upper = percentile_interval(samples, level)
     rating = to_rating(theta)
     lb = build_leaderboard(
         method="bt", ci=ci, level=level, cells=cells, rankings=rankings,

@@ -77,8 +77,6 @@ def _fit(args: argparse.Namespace) -> int:
         raise RatingDataError("--style-control is a Bradley-Terry model; use it with --method bt")
     ci = args.ci or "bootstrap"
     rounds = _DEFAULT_ROUNDS[method] if args.rounds is None else args.rounds
-    if rounds < 1 and ci == "bootstrap" and method != "bayes":
-        raise RatingDataError("--rounds must be at least 1")
     anchor = _anchor(args.anchor)
     if anchor is not None and method == "bayes":
         raise RatingDataError("--anchor applies to bt and elo ratings, not to bayes scores")

@@ -18,6 +18,7 @@ import numpy as np
 
 from ratings.engine.cells import components, comparisons
 from ratings.engine.errors import RatingDataError
+from ratings.engine.kernels import percentile_interval, z_value
 from ratings.engine.leaderboard import Leaderboard, build_leaderboard
 from ratings.engine.votes import A_WINS, TIE, Votes
 
@@ -101,6 +102,9 @@ def fit_elo(
 ) -> Leaderboard:
     if ci not in ("bootstrap", "none"):
         raise RatingDataError(f"online Elo supports --ci bootstrap or none, not {ci!r}")
+    z_value(level)  # validates the level
+    if ci == "bootstrap" and rounds < 1:
+        raise RatingDataError("bootstrap rounds must be at least 1")
     if votes.n_votes == 0:
         raise RatingDataError("no votes")
     a, b, score, w = vote_sequence(votes)
@@ -109,8 +113,7 @@ def fit_elo(
     lower = upper = rating
     if ci == "bootstrap":
         reps = elo_replicas(m, a, b, score, w, rounds, seed, k, progress)
-        alpha = (1.0 - level) / 2.0
-        lower, upper = np.quantile(reps, [alpha, 1.0 - alpha], axis=0)
+        lower, upper = percentile_interval(reps, level)
     cells, rankings = comparisons(votes)
     lb = build_leaderboard(method="elo", ci=ci, level=level, cells=cells, rankings=rankings, rating=rating,
                            lower=lower, upper=upper, parts=components(cells, rankings), anchor=anchor,

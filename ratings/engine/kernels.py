@@ -34,6 +34,13 @@ def z_value(level: float) -> float:
     return NormalDist().inv_cdf(0.5 + level / 2.0)
 
 
+def percentile_interval(samples: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed bootstrap interval per column of (rounds, M) samples."""
+    alpha = (1.0 - level) / 2.0
+    lower, upper = np.quantile(samples, [alpha, 1.0 - alpha], axis=0)
+    return lower, upper
+
+
 def solve_pd(h: np.ndarray, g: np.ndarray) -> np.ndarray:
     """Solve h x = g for a symmetric positive definite h (Cholesky, falling back to LU)."""
     try:

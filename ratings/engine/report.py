@@ -18,7 +18,8 @@ def format_table(lb: Leaderboard) -> str:
     if coefficients:
         lines.append("style coefficients: " + ", ".join(f"{k} {v:+.4f}" for k, v in coefficients.items()))
     width = max(len("model"), *(len(r["model"]) for r in rows))
-    header = f"{'rank':>4} {'(ub)':>5}  {'model':<{width}}  {'rating':>8}  {'lower':>8}  {'upper':>8}  {'votes':>9}  {'win%':>6}"
+    # Rank interval: the best rank the intervals allow (Chatbot Arena's "rank (UB)") to the worst.
+    header = f"{'rank':>9}  {'model':<{width}}  {'rating':>8}  {'lower':>8}  {'upper':>8}  {'votes':>9}  {'win%':>6}"
     n_parts = int(lb.part.max()) + 1
     for p in range(n_parts):
         part_rows = [r for r in rows if r.get("part", 1) == p + 1]
@@ -30,8 +31,9 @@ def format_table(lb: Leaderboard) -> str:
         for r in part_rows:
             win = "" if r["win_rate"] is None else f"{100 * r['win_rate']:.1f}"
             flag = ("  ! " + "; ".join(r["flags"])) if r.get("flags") else ""
+            ranks = f"{r['rank']}" if r["rank"] == r["rank_upper"] else f"{r['rank']}-{r['rank_upper']}"
             lines.append(
-                f"{r['rank']:>4} {r['rank_upper']:>5}  {r['model']:<{width}}  {r['rating']:>8.1f}  "
+                f"{ranks:>9}  {r['model']:<{width}}  {r['rating']:>8.1f}  "
                 f"{r['lower']:>8.1f}  {r['upper']:>8.1f}  {_votes(r['votes']):>9}  {win:>6}{flag}"
             )
     return "\n".join(lines)

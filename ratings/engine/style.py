@@ -17,10 +17,10 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from ratings.engine.bt import PRIOR_NOTE, z_value, laplacian, to_rating
+from ratings.engine.bt import PRIOR_NOTE, laplacian, maximize, to_rating
 from ratings.engine.cells import comparisons, components, needs_prior
 from ratings.engine.errors import RatingDataError
-from ratings.engine.kernels import Scatter, log_sigmoid, sigmoid, solve_pd
+from ratings.engine.kernels import Scatter, log_sigmoid, percentile_interval, sigmoid, z_value
 from ratings.engine.leaderboard import Leaderboard, build_leaderboard
 from ratings.engine.sandwich import HESSIAN_REG
 from ratings.engine.votes import A_WINS, STYLE_FEATURES, TIE, Votes
@@ -99,24 +99,6 @@ class StyleObjective:
             h[: self.m, : self.m] += self.kappa * (self.parts[:, None] == self.parts[None, :])
         return g, h
 
-    def maximize(self, p: np.ndarray | None = None, tol: float = 1e-10) -> np.ndarray:
-        p = np.zeros(self.dim) if p is None else p.copy()
-        f = self.value(p)
-        for _ in range(200):
-            g, h = self.grad_hess(p)
-            step = solve_pd(h, g)
-            t = 1.0
-            while True:
-                new = p + t * step
-                f_new = self.value(new)
-                if f_new >= f - 1e-12 * abs(f) or t < 1e-6:
-                    break
-                t *= 0.5
-            p, f = new, f_new
-            if np.max(np.abs(t * step)) < tol:
-                break
-        return p
-
     def sandwich(self, p: np.ndarray) -> np.ndarray:
         q = sigmoid(self.logits(p))
         _, h = self.grad_hess(p)
@@ -147,7 +129,7 @@ class StyleObjective:
                 for col in np.flatnonzero(~(np.abs(step).max(axis=0) < 1e-9)):
                     single = StyleObjective(self.m, self.a, self.b, self.s, w[:, col], self.x, self.prior > 0,
                                             self.parts)
-                    p[:, col] = single.maximize(p_hat)
+                    p[:, col] = maximize(single, p_hat)
             return p.T
 
         with ThreadPoolExecutor(max_workers=max(1, min(len(sizes), os.cpu_count() or 1))) as pool:
@@ -169,6 +151,8 @@ def fit_style(
         raise RatingDataError(f"unknown ci {ci!r}; use bootstrap, sandwich or none")
     if votes.n_pairwise == 0:
         raise RatingDataError("style control needs pairwise votes")
+    if ci == "bootstrap" and rounds < 1:
+        raise RatingDataError("bootstrap rounds must be at least 1")
     m = len(votes.models)
     s = np.where(votes.outcome == A_WINS, 1.0, np.where(votes.outcome == TIE, 0.5, 0.0))
     x = style_features(votes.style)
@@ -177,7 +161,7 @@ def fit_style(
     parts = components(cells, rankings)
     obj = StyleObjective(m, votes.a.astype(np.int64), votes.b.astype(np.int64), s, votes.pair_weight(), x, prior,
                          parts)
-    p = obj.maximize()
+    p = maximize(obj)
     z = z_value(level)
     lower = upper = None
     coef_lo = coef_hi = None
@@ -186,8 +170,7 @@ def fit_style(
         lower, upper = p - z * se, p + z * se
     elif ci == "bootstrap":
         reps = obj.bootstrap(p, rounds, seed)
-        alpha = (1.0 - level) / 2.0
-        lower, upper = np.quantile(reps, [alpha, 1.0 - alpha], axis=0)
+        lower, upper = percentile_interval(reps, level)
     if lower is not None:
         coef_lo, coef_hi = lower[m:], upper[m:]
     rating = to_rating(p[:m])

@@ -10,6 +10,7 @@ coded as a tie on purpose: like LMArena we count it as half a win each side.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,7 +101,7 @@ def votes_from_names(
     )
 
 
-def encode_winners(values: list[str | None], line_of: callable | None = None) -> np.ndarray:
+def encode_winners(values: list[str | None], line_of: Callable[[int], str] | None = None) -> np.ndarray:
     """Winner strings to outcome codes; an unknown value names its first line."""
     uniq = {v for v in values}
     bad = [v for v in uniq if v not in WINNER_CODES]

@@ -108,3 +108,21 @@ def test_a_listed_model_without_votes_is_flagged_not_a_part():
     lb = fit_bt(cells, ci="sandwich")
     assert not any("disconnected" in n for n in lb.notes) and "no votes yet: new" in lb.notes
     assert lb.flags[lb.models.index("new")] == ["no votes"] and np.all(np.isfinite(lb.upper))
+
+
+def test_zero_rounds_is_a_clear_error(tmp_path, capsys):
+    path = _write(tmp_path / "v.csv", "model_a,model_b,winner\na,b,model_a\nb,a,model_a\n")
+    assert main(["fit", path, "--rounds", "0"]) == 2
+    assert "rounds must be at least 1" in capsys.readouterr().err
+
+
+def test_the_engine_imports_no_django():
+    import subprocess
+    import sys
+
+    code = "import sys, ratings, ratings.engine, ratings.engine.cli; print(any(m.startswith('django') for m in sys.modules))"
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[3]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo)
+    assert out.stdout.strip() == "False"

@@ -34,7 +34,7 @@ def _ratings(votes: Votes) -> np.ndarray:
     return fit_bt(votes, ci="sandwich").rating
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(vote_sets(), st.randoms(use_true_random=False))
 def test_row_order_does_not_change_ratings(votes, rnd):
     perm = np.array(rnd.sample(range(votes.n_pairwise), votes.n_pairwise))
@@ -42,7 +42,7 @@ def test_row_order_does_not_change_ratings(votes, rnd):
     assert np.allclose(_ratings(votes), _ratings(shuffled), atol=1e-8)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(vote_sets(), st.lists(st.booleans(), min_size=100, max_size=100))
 def test_swapping_sides_with_the_outcome_changes_nothing(votes, flips):
     flip = np.array(flips[: votes.n_pairwise] + [False] * max(0, votes.n_pairwise - 100))
@@ -57,7 +57,7 @@ def test_swapping_sides_with_the_outcome_changes_nothing(votes, flips):
     assert np.allclose(before.upper, after.upper, atol=1e-8)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(vote_sets(), st.permutations(list(range(M))))
 def test_renaming_models_permutes_ratings_and_nothing_else(votes, perm):
     perm = np.array(perm)
