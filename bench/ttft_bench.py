@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
 """Time-to-first-token overhead of the platform: Celery -> channel layer (Redis) -> WebSocket.
 
-    .venv/bin/pip install -r bench/requirements.txt       # once: the WebSocket client (websockets)
     .venv/bin/python bench/ttft_bench.py                  # 20 battles at once, 3 measured rounds
     .venv/bin/python bench/ttft_bench.py --battles 20 --rounds 5 --json var/ttft.json
 
@@ -578,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import websockets  # noqa: F401
     except ImportError:
-        print("bench needs the websockets client: .venv/bin/pip install -r bench/requirements.txt", file=sys.stderr)
+        print("bench needs the websockets client (in requirements.txt): make install", file=sys.stderr)
         return 2
 
     stack = Stack(args)

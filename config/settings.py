@@ -81,7 +81,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -140,10 +139,11 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
-# WhiteNoise serves static files from the web process; with finders on, no collectstatic step
-# is needed (run `manage.py collectstatic` in production and set WHITENOISE_USE_FINDERS=false).
-WHITENOISE_USE_FINDERS = envbool("WHITENOISE_USE_FINDERS", "True")
-WHITENOISE_AUTOREFRESH = DEBUG
+# The web process serves /static/ itself (config/asgi.py) unless SERVE_STATIC=false, e.g. when
+# a proxy or CDN serves `manage.py collectstatic`'s STATIC_ROOT.
+SERVE_STATIC = envbool("SERVE_STATIC", "True")
+# Seconds a public leaderboard page / JSON is served from the web process's memory (0: off).
+PUBLIC_CACHE_S = envfloat("PUBLIC_CACHE_S", "1")
 # Generated media: random file names, served only through arena.views.media (never by URL guess).
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 

@@ -24,5 +24,9 @@ mkdir -p var
 echo
 echo "  Arena is running at http://$HOST:$PORT/   (admin: http://$HOST:$PORT/admin/ — create a user with: .venv/bin/python manage.py createsuperuser)"
 echo
-$PY/daphne -b "$HOST" -p "$PORT" config.asgi:application & pids+=($!)
+# uvicorn serves HTTP and WebSockets. Embedded: one process (the in-memory channel layer and the
+# generation threads live in it); with Redis: WEB_WORKERS processes share the Redis layer.
+workers=1
+[[ -n "${REDIS_URL:-}" ]] && workers=${WEB_WORKERS:-2}
+$PY/uvicorn config.asgi:application --host "$HOST" --port "$PORT" --workers "$workers" --no-access-log & pids+=($!)
 wait -n "${pids[@]}"

@@ -140,7 +140,8 @@
 
   async function renderHistory(snap) {
     if (!window.Plotly || !snap) return;
-    const params = new URLSearchParams({ modality: cfg.modality, category: cfg.category, method: cfg.method });
+    // upto: a new URL per snapshot, so a cached history is never older than the table
+    const params = new URLSearchParams({ modality: cfg.modality, category: cfg.category, method: cfg.method, upto: String(snap.snapshot) });
     let hist;
     try {
       const res = await fetch(`${cfg.history}?${params}`, { headers: { Accept: "application/json" } });
@@ -189,14 +190,18 @@
   let inflight = false;
   let again = false;
 
-  async function refresh() {
+  // A new snapshot is fetched by id: immutable, so never a stale copy from a cache.
+  let wanted = null;
+  async function refresh(snapshotId) {
+    if (snapshotId) wanted = snapshotId;
     if (inflight) { again = true; return; }
     inflight = true;
     try {
       do {
         again = false;
         const params = new URLSearchParams({ modality: cfg.modality, category: cfg.category, method: cfg.method, plots: "1" });
-        const res = await fetch(`${cfg.api}?${params}`, { headers: { Accept: "application/json" }, cache: "no-store" });
+        const url = wanted ? `${cfg.api}snapshots/${wanted}/` : `${cfg.api}?${params}`;
+        const res = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
         if (!res.ok) continue; // 404: still no snapshot
         const fresh = await res.json();
         if (data && fresh.snapshot === data.snapshot) continue;
@@ -227,7 +232,7 @@
     ws.onmessage = (e) => {
       let m;
       try { m = JSON.parse(e.data); } catch (err) { return; }
-      if (m.type === "snapshot" && m.modality === cfg.modality && m.category === cfg.category && m.method === cfg.method) refresh();
+      if (m.type === "snapshot" && m.modality === cfg.modality && m.category === cfg.category && m.method === cfg.method) refresh(m.snapshot);
     };
     ws.onclose = () => {
       root.dataset.ws = "closed";

@@ -1,9 +1,9 @@
-"""End-to-end fixtures: REAL processes (daphne + a Celery worker) against pytest-django's test
+"""End-to-end fixtures: REAL processes (uvicorn + a Celery worker) against pytest-django's test
 database, and a real Chromium driven by Playwright.
 
 * `e2e_demo` seeds the demo roster (committed: `transactional_db`, so the other processes see it)
   with a small token delay, so streaming is still exercised but quick.
-* `arena_stack_factory` starts `daphne config.asgi:application` on a free port and a
+* `arena_stack_factory` starts `uvicorn config.asgi:application` on a free port and a
   `celery -A config worker` on the queues default, api and gpu, both with DATABASE_URL pointing at
   the test database, the run's REDIS_URL, a unique CHANNELS_PREFIX and a private MEDIA_ROOT;
   `live_arena` is one such stack with the default settings.
@@ -133,7 +133,7 @@ class StackError(RuntimeError):
 
 @dataclass
 class ArenaStack:
-    """daphne + Celery worker(s) on the test database. `base_url` is the site's root."""
+    """uvicorn + Celery worker(s) on the test database. `base_url` is the site's root."""
 
     env: dict[str, str]
     log_dir: Path
@@ -167,7 +167,9 @@ class ArenaStack:
         return Proc(name=name, popen=popen, log_path=log_path, _log=fh)
 
     def spawn_web(self) -> Proc:
-        self.web = self._spawn("daphne", _exe("daphne") + ["-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"])
+        # As `make run` starts it with services: uvicorn, two worker processes sharing the Redis layer.
+        self.web = self._spawn("uvicorn", _exe("uvicorn") + ["config.asgi:application", "--host", "127.0.0.1",
+                                                          "--port", str(self.port), "--workers", "2"])
         return self.web
 
     def wait_web(self, timeout: float = 30) -> Proc:
@@ -175,7 +177,7 @@ class ArenaStack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.web.alive():
-                raise StackError(f"daphne exited ({self.web.popen.returncode}):\n{self.web.tail()}")
+                raise StackError(f"the web server exited ({self.web.popen.returncode}):\n{self.web.tail()}")
             try:
                 with urllib.request.urlopen(self.base_url + "/", timeout=2) as r:
                     if r.status == 200:
@@ -183,7 +185,7 @@ class ArenaStack:
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             time.sleep(0.1)
-        raise StackError(f"daphne did not answer on {self.base_url} within {timeout}s:\n{self.web.tail()}")
+        raise StackError(f"the web server did not answer on {self.base_url} within {timeout}s:\n{self.web.tail()}")
 
     def start_web(self, timeout: float = 30) -> Proc:
         self.spawn_web()
@@ -266,7 +268,7 @@ def clear_partial_texts() -> None:
 
 @pytest.fixture
 def arena_stack_factory(transactional_db, tmp_path, request) -> Iterator[Callable[..., ArenaStack]]:
-    """Start real daphne + Celery worker processes; `env` overrides their environment
+    """Start real uvicorn + Celery worker processes; `env` overrides their environment
     (e.g. ARENA_GENERATION_TIMEOUT_S). Stopped (and their logs printed on failure) afterwards."""
     from django.conf import settings
     from django.db import connection
