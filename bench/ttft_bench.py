@@ -324,12 +324,16 @@ class Stack:
             f"--pool={a.pool}", f"--concurrency={a.concurrency}", f"--loglevel={a.worker_loglevel}",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ])
-        web = self.spawn("daphne", [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.web_port),
-                                    "config.asgi:application"])
+        if a.web == "daphne":
+            cmd = [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.web_port), "config.asgi:application"]
+        else:  # as make run starts it with services
+            cmd = [str(VENV_BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1", "--port", str(self.web_port),
+                   "--workers", str(a.web_workers), "--no-access-log"]
+        web = self.spawn("daphne", cmd)
         self.wait_log("celery", r"ready\.", worker, 90)
         log(f"Celery worker ready (-Q default,api --pool={a.pool} -c {a.concurrency})")
         self.wait_http(web, 90)
-        log(f"daphne ready on http://127.0.0.1:{self.web_port}/")
+        log(f"{a.web} ready on http://127.0.0.1:{self.web_port}/")
 
     def wait_http(self, proc: subprocess.Popen, timeout: float) -> None:
         import urllib.request
@@ -544,6 +548,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tokens", type=int, default=40, help="tokens per answer (default 40)")
     p.add_argument("--token-interval-ms", type=float, default=20.0, help="gap between tokens (default 20 = 50 tok/s)")
     p.add_argument("--pool", default="threads", help="Celery pool (default threads)")
+    p.add_argument("--web", choices=["uvicorn", "daphne"], default="uvicorn", help="web server (uvicorn, as make run)")
+    p.add_argument("--web-workers", type=int, default=2)
     p.add_argument("--concurrency", type=int, default=48, help="Celery worker concurrency (default 48)")
     p.add_argument("--worker-loglevel", default="INFO")
     p.add_argument("--debug", action="store_true", help="run the app with DEBUG=True (default False)")
