@@ -11,7 +11,6 @@ Prints each phase and the total; the issue's target is at most 5 s for 1M votes 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import subprocess
 import sys
@@ -66,7 +65,7 @@ def main() -> None:
     for i in range(a.repeat):
         LeaderboardSnapshot.objects.all().delete()
         t0 = time.perf_counter()
-        fp = fingerprint(counted_votes("text", "overall"))
+        fingerprint(counted_votes("text", "overall"))
         t1 = time.perf_counter()
         cells, rankings, _ = comparisons_of("text", "overall")
         t2 = time.perf_counter()

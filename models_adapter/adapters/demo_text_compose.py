@@ -141,7 +141,7 @@ def _build_high(intent: str, prompt: str, topic: str, rng: random.Random, ctx: d
             pts.append((aspect, f"On {aspect.lower()}, {a} is {va}, while {b} is {vb}."))
         return Answer(f"{a} vs {b}", f"Both {a} and {b} are reasonable choices; the right one depends on your goal.",
                       pts[:3], table=table,
-                      closing=f"If you want the safe default, pick the one whose strengths match what you do most often; try both on a small task first.")
+                      closing="If you want the safe default, pick the one whose strengths match what you do most often; try both on a small task first.")
     if intent == "list":
         m = re.search(r"\b(\d+|three|four|five|six|seven|eight|nine|ten)\b", prompt, re.I)
         numbers = {"three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
@@ -150,7 +150,7 @@ def _build_high(intent: str, prompt: str, topic: str, rng: random.Random, ctx: d
         items = [(f"Tip {i + 1}", f) for i, f in enumerate(facts[:n])]
         items += [(k, _fill(s, t)) for k, s in rng.sample(C.LIST_ITEMS, n - len(items))]
         return Answer(f"{n} ideas: {T}", f"Here are {n} practical ideas for {t}:", items, ordered=True,
-                      closing=f"Pick one or two to start with; consistency matters more than doing everything at once.")
+                      closing="Pick one or two to start with; consistency matters more than doing everything at once.")
     if intent == "howto":
         return Answer(f"How to {t}", f"Here is a reliable way to {t}, step by step.",
                       [(k, _fill(s, t)) for k, s in C.HOWTO_STEPS[:5]], ordered=True,
