@@ -96,7 +96,9 @@ class _Publisher:
         for (ttl, key), value in latest.items():
             by_ttl.setdefault(ttl, {})[key] = value
         for ttl, values in by_ttl.items():
-            await cache.aset_many(values, timeout=ttl)
+            # Blocking on purpose: this loop is the publisher's own (or, embedded, a local-memory
+            # cache); Django's aset_many would add a thread hop per batch.
+            cache.set_many(values, timeout=ttl)
         if layer is None:
             return
         # 2. Events, in order within each group; consecutive chunks of one output become one.
@@ -122,17 +124,23 @@ class _Publisher:
 
         await asyncio.gather(*(send_all(g, evs) for g, evs in per_group.items()))
 
-    def put(self, *item: Any) -> None:
+    def put(self, *items: tuple) -> None:
+        """Hand items over in one wake-up of the publisher's loop."""
         self._start()
         assert self._loop is not None and self._queue is not None
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        self._loop.call_soon_threadsafe(self._put_all, items)
+
+    def _put_all(self, items: tuple) -> None:
+        assert self._queue is not None
+        for item in items:
+            self._queue.put_nowait(item)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything handed over so far has been sent."""
         if self._loop is None:
             return True
         done = threading.Event()
-        self.put("flush", done)
+        self.put(("flush", done))
         try:
             if asyncio.get_running_loop() is self._loop:
                 return False  # cannot wait on our own loop; the events go out in order anyway
@@ -146,13 +154,12 @@ _publisher = _Publisher()
 
 def publish(group: str, event: dict[str, Any]) -> None:
     """Hand an event over for sending (in order); returns at once."""
-    _publisher.put("send", group, event)
+    _publisher.put(("send", group, event))
 
 
 def cache_then_publish(key: str, value: str, timeout: int, group: str, event: dict[str, Any]) -> None:
     """Write the cache entry, then send the event, in that order (see module docstring)."""
-    _publisher.put("cache", key, value, timeout)
-    _publisher.put("send", group, event)
+    _publisher.put(("cache", key, value, timeout), ("send", group, event))
 
 
 def flush(timeout: float = 5.0) -> bool:
