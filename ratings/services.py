@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from ratings.engine import RatingDataError, fit_bayes, fit_bt, fit_elo, fit_style, votes_from_records
 from ratings.models import BayesState, LeaderboardSnapshot
 from ratings.votesource import (
-    comparisons_of, competitor_names, counted_votes, export_records, fingerprint, model_vote_counts,
+    comparisons_of, competitor_names, counted_votes, export_records, fingerprint, votes_per_model,
 )
 
 log = logging.getLogger(__name__)
@@ -59,20 +59,21 @@ def _params_hash(params: dict[str, Any]) -> str:
 
 
 def _fit(modality: str, category: str, method: str, params: dict[str, Any]):
+    """(leaderboard, counted votes per model), both from the one read of the votes."""
     if method == "bt":
-        cells, rankings, _ = comparisons_of(modality, category)
-        return fit_bt(cells, rankings, ci=params["ci"], rounds=params["rounds"], seed=params["seed"])
+        cells, rankings, counts = comparisons_of(modality, category)
+        return fit_bt(cells, rankings, ci=params["ci"], rounds=params["rounds"], seed=params["seed"]), counts
     records = export_records(modality, category, style=method == "style")
+    counts = votes_per_model(records)
     if method == "elo":
-        return fit_elo(votes_from_records(records), ci=params["ci"], rounds=params["rounds"], seed=params["seed"])
+        return fit_elo(votes_from_records(records), ci=params["ci"], rounds=params["rounds"], seed=params["seed"]), counts
     if method == "bayes":
-        return fit_bayes(votes_from_records(records))
-    return fit_style(votes_from_records([r for r in records if "model_a" in r], style=True), ci=params["ci"])
+        return fit_bayes(votes_from_records(records)), counts
+    return fit_style(votes_from_records([r for r in records if "model_a" in r], style=True), ci=params["ci"]), counts
 
 
-def _rows(lb, modality: str, category: str) -> list[dict[str, Any]]:
+def _rows(lb, counts: dict[str, int]) -> list[dict[str, Any]]:
     names = competitor_names()
-    counts = model_vote_counts(modality, category)
     rows = []
     for r in lb.rows():
         name, org = names.get(r["model"], (r["model"], ""))
@@ -101,7 +102,7 @@ def leaderboard_recompute(*, modality: str, category: str = "overall", method: s
     if latest is not None and latest.vote_hash == fp.hash:
         return latest  # nothing changed since (or a retried task already wrote it)
     try:
-        lb = _fit(modality, category, method, params)
+        lb, counts = _fit(modality, category, method, params)
     except RatingDataError as e:  # one model, no comparisons yet, ...: nothing to publish
         log.info("leaderboard %s/%s/%s not fitted: %s", modality, category, method, e)
         return None
@@ -110,7 +111,7 @@ def leaderboard_recompute(*, modality: str, category: str = "overall", method: s
         with transaction.atomic():
             snap = LeaderboardSnapshot.objects.create(
                 **key, params=params, vote_count=fp.count, max_vote_id=fp.max_id, vote_hash=fp.hash,
-                rows=_rows(lb, modality, category), plots=_plots(lb), extra=json.loads(json.dumps(extra, default=str)),
+                rows=_rows(lb, counts), plots=_plots(lb), extra=json.loads(json.dumps(extra, default=str)),
                 code_version=code_version(), duration_ms=int((time.monotonic() - started) * 1000),
             )
     except IntegrityError:  # the same votes were written meanwhile by a twin task

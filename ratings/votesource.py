@@ -9,6 +9,7 @@ A leaderboard is (modality, category), where category is one of:
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,11 +119,18 @@ def kwise_rows(modality: str, category: str) -> list[tuple[int, list[str], list[
     return out
 
 
-def comparisons_of(modality: str, category: str) -> tuple[PairCells, Rankings, list[str]]:
+def comparisons_of(modality: str, category: str) -> tuple[PairCells, Rankings, dict[str, int]]:
     """Cells and rankings exactly as ``ratings.engine.cells.comparisons`` builds them from the
-    exported file of the same votes (same sorted model list, same rank-breaking)."""
+    exported file of the same votes (same sorted model list, same rank-breaking), and the
+    counted votes each model took part in (from the same rows)."""
     pairs = pair_rows(modality, category)
     kwise = kwise_rows(modality, category)
+    counts: Counter[str] = Counter()
+    for a, b, _o, _w, n, _w2 in pairs:
+        counts[a] += n
+        counts[b] += n
+    for _vid, names, _places, _weight in kwise:
+        counts.update(names)
     models = sorted({r[0] for r in pairs} | {r[1] for r in pairs} | {m for r in kwise for m in r[1]})
     cells = PairCells.from_counts(
         model_a=[r[0] for r in pairs], model_b=[r[1] for r in pairs], outcome=[OUTCOME_TO_WINNER.get(r[2], r[2]) for r in pairs],
@@ -141,7 +149,7 @@ def comparisons_of(modality: str, category: str) -> tuple[PairCells, Rankings, l
         )
         kw_cells, rankings = comparisons(kv)
         cells = cells.merged(kw_cells)
-    return cells, rankings, models
+    return cells, rankings, dict(counts)
 
 
 def style_counts(vote_ids: list[int]) -> dict[int, dict[str, float]]:
@@ -185,21 +193,12 @@ def export_records(modality: str, category: str, *, style: bool = False) -> list
     return [r for _, r in records]
 
 
-def model_vote_counts(modality: str, category: str) -> dict[str, int]:
-    """Counted votes each model took part in."""
-    from arena.models import Slot
-
-    qs = counted_votes(modality, category)
-    slug = dict(Competitor.objects.values_list("pk", "slug"))
-    out: dict[str, int] = {}
-    pairs = qs.filter(mode=Battle.MODE_PAIRWISE)
-    for side in ("model_a_id", "model_b_id"):
-        for pk, n in pairs.values_list(side).annotate(n=Count("id")).order_by():
-            out[slug[pk]] = out.get(slug[pk], 0) + n
-    kwise = qs.filter(mode=Battle.MODE_KWISE).values("battle_id")
-    for s, n in Slot.objects.filter(battle_id__in=kwise).values_list("competitor__slug").annotate(n=Count("id")).order_by():
-        out[s] = out.get(s, 0) + n
-    return out
+def votes_per_model(records: list[dict]) -> dict[str, int]:
+    """Counted votes each model took part in, from exported records (no second scan)."""
+    out: Counter[str] = Counter()
+    for r in records:
+        out.update(r["models"] if "models" in r else (r["model_a"], r["model_b"]))
+    return dict(out)
 
 
 def competitor_names() -> dict[str, tuple[str, str]]:
