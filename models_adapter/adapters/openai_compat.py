@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 import time
 from typing import Any, Iterator
 
@@ -41,6 +42,35 @@ _MAX_BACKOFF_S = 30.0
 _EXCERPT = 300  # characters of an error body kept in a message
 # Keys the adapter owns; a request's params must not turn streaming off or switch the model.
 _RESERVED = {"model", "messages", "stream", "stream_options", "n", "prompt", "response_format"}
+
+
+_clients: dict[tuple[int, float], httpx.Client] = {}
+_clients_lock = threading.Lock()
+# Built once at import (~30 ms of CPU to load the CA bundle): a Celery prefork parent imports
+# this module before it forks, so its children inherit the context instead of each building one.
+_TLS = httpx.create_ssl_context()
+
+
+def _shared_client(timeout_s: float) -> httpx.Client:
+    """One client per process and timeout, shared by every generation (it is thread-safe).
+
+    A client per request would build a fresh TLS context each time (loading the CA bundle costs
+    tens of milliseconds of CPU, even for plain http) and open a new connection to the model
+    server; shared, connections are kept alive and reused. Keyed by pid too: a Celery prefork
+    child must not use a client (and sockets) inherited from its parent.
+    """
+    key = (os.getpid(), timeout_s)
+    client = _clients.get(key)
+    if client is None:
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                # One timeout for connect and for each read: with streaming, "read" is the
+                # longest gap between two chunks, which tells a hung server from a slow answer.
+                client = httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False, verify=_TLS,
+                                      limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
+                _clients[key] = client
+    return client
 
 
 class _Retryable(Exception):
@@ -100,9 +130,7 @@ class _OpenAIBase(Adapter):
         return headers
 
     def _client(self) -> httpx.Client:
-        # One timeout for connect and for each read: with streaming, "read" is the longest gap
-        # between two chunks, which is what tells a hung server from a slow long answer.
-        return httpx.Client(timeout=httpx.Timeout(self.timeout_s), follow_redirects=False)
+        return _shared_client(self.timeout_s)
 
     def _body(self, request: GenerationRequest) -> dict[str, Any]:
         merged = {**self.config.get("params", {}), **request.params}
@@ -211,8 +239,8 @@ class OpenAIChatAdapter(_OpenAIBase):
             body["stream_options"] = {"include_usage": True}
         parts: list[str] = []
         meta: dict[str, Any] = {}
-        with self._client() as client:
-            self._with_retries(lambda: self._attempt(client, body, key, parts, meta, on_text), key)
+        client = self._client()
+        self._with_retries(lambda: self._attempt(client, body, key, parts, meta, on_text), key)
         return GenerationResult(text="".join(parts), meta=meta)
 
     def _attempt(self, client: httpx.Client, body: dict[str, Any], key: str | None,
@@ -318,8 +346,8 @@ class OpenAIImageAdapter(_OpenAIBase):
         fmt = self.config.get("response_format", "b64_json")
         if fmt:
             body["response_format"] = fmt
-        with self._client() as client:
-            data = self._with_retries(lambda: self._attempt(client, body, key), key)
+        client = self._client()
+        data = self._with_retries(lambda: self._attempt(client, body, key), key)
         mime = sniff_mime(data)
         if mime not in ("image/png", "image/jpeg", "image/webp"):
             raise AdapterError(f"{self.name}: server returned {len(data)} bytes that are not PNG, JPEG or WebP")
