@@ -24,9 +24,9 @@ def generation_public(gen: Generation, *, letter: str, turn_index: int, battle_p
         if gen.media_name:
             out["media"] = {"url": media_url(gen.media_name), "mime": gen.media_mime}
     elif gen.status == Generation.RUNNING:
-        from arena.services.generation import partial_key
+        from arena.services import partials
 
-        out["text"] = cache.get(partial_key(battle_public_id, gen.pk)) or ""
+        out["text"] = partials.read(partials.partial_key(battle_public_id, gen.pk))
     return out
 
 
@@ -39,8 +39,14 @@ def competitor_public(c: Competitor) -> dict[str, str]:
 
 
 def battle_public_state(battle: Battle) -> dict[str, Any]:
-    slots = list(Slot.objects.filter(battle=battle).select_related("competitor").order_by("position"))
-    gens = Generation.objects.filter(slot__battle=battle).select_related("turn").order_by("turn__index")
+    """What the battle page knows of a battle: every turn, and every slot's outputs by letter."""
+    fresh = getattr(battle, "created_rows", None)  # a battle just created: its rows are at hand
+    if fresh is not None:
+        slots, gens, turn_rows = fresh
+    else:
+        slots = list(Slot.objects.filter(battle=battle).select_related("competitor").order_by("position"))
+        gens = Generation.objects.filter(slot__battle=battle).select_related("turn").order_by("turn__index")
+        turn_rows = battle.turns.select_related("prompt").order_by("index")
     by_slot: dict[int, list[dict[str, Any]]] = {s.pk: [] for s in slots}
     letters = {s.pk: s.letter for s in slots}
     for g in gens:
@@ -48,7 +54,7 @@ def battle_public_state(battle: Battle) -> dict[str, Any]:
             generation_public(g, letter=letters[g.slot_id], turn_index=g.turn.index, battle_public_id=battle.public_id)
         )
     show_names = revealed(battle)
-    turns = [{"index": t.index, "prompt": t.prompt.text} for t in battle.turns.select_related("prompt").order_by("index")]
+    turns = [{"index": t.index, "prompt": t.prompt.text} for t in turn_rows]
     state: dict[str, Any] = {
         "battle": battle.public_id,
         "mode": battle.mode,

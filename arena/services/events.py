@@ -1,10 +1,17 @@
 """Push events to a battle's WebSocket group, from a view, a Celery worker or an in-process thread.
 
 Events go through one ordered publisher per process: a generation thread hands a chunk over and
-goes on (no event loop spun up per token), and the publisher writes the partial text to the
-cache *before* sending the chunk, so a browser that (re)connects and reads the partial text
-misses nothing (see arena.consumers). Events caused by a database change are published only
-after the transaction commits (publish_on_commit).
+goes on (no event loop spun up per token), and the publisher writes the output's running text
+(arena.services.partials) *before* sending the chunk, so a browser that (re)connects and reads
+the running text misses nothing (see arena.consumers). Events caused by a database change are
+published only after the transaction commits (publish_on_commit).
+
+Cost per event is what limits how many streams a machine carries, so with Redis the publisher
+writes the running texts and publishes the events of a batch in ONE pipelined round trip
+(SET ... PUBLISH ..., executed in that order), straight onto the pub/sub channel layer's group
+channel; and after the first chunk of an output, chunks are sent at most every
+ARENA_STREAM_INTERVAL_MS (consecutive chunks merged), while a first chunk or any other event
+goes out at once.
 """
 from __future__ import annotations
 
@@ -15,7 +22,7 @@ from typing import Any
 
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers, get_channel_layer
-from django.core.cache import cache
+from django.conf import settings
 from django.db import transaction
 
 log = logging.getLogger(__name__)
@@ -39,11 +46,119 @@ def battle_group(public_id: str) -> str:
     return f"battle.{public_id}"
 
 
+def _urgent(item: tuple) -> bool:
+    """A first chunk, a non-chunk event or a flush is sent at once; later chunks may wait."""
+    kind = item[0]
+    if kind == "chunk":
+        return item[4].get("offset") == 0
+    return True
+
+
+def _merge_events(batch: list[tuple]) -> tuple[dict[str, str], list[tuple[str, dict[str, Any]]]]:
+    """The newest running text per key, and the batch's events in order with consecutive
+    chunks of one output (same group, slot, turn, contiguous offsets) merged into one."""
+    partials: dict[str, str] = {}
+    events: list[tuple[str, dict[str, Any]]] = []
+    last_chunk: dict[str, int] = {}  # group -> index in events of its latest event if a chunk
+    for item in batch:
+        kind = item[0]
+        if kind == "flush":
+            continue
+        if kind == "chunk":
+            _, key, value, group, ev = item[:5]
+            partials[key] = value
+        else:
+            _, group, ev = item[:3]
+        i = last_chunk.get(group)
+        last = events[i][1] if i is not None else None
+        if (
+            last is not None and ev.get("type") == "chunk"
+            and (last["slot"], last["turn"]) == (ev["slot"], ev["turn"])
+            and last["offset"] + len(last["text"]) == ev["offset"]
+        ):
+            events[i] = (group, {**last, "text": last["text"] + ev["text"]})
+            continue
+        events.append((group, ev))
+        if ev.get("type") == "chunk":
+            last_chunk[group] = len(events) - 1
+        else:
+            last_chunk.pop(group, None)  # never merge a chunk across another event of the group
+    return partials, events
+
+
+class _LayerSender:
+    """Any channel layer (the in-memory one of the embedded default, a Redis layer of another
+    kind): running texts through Django's cache, events by group_send, in order per group."""
+
+    def __init__(self, layer) -> None:
+        self.layer = layer
+
+    async def send(self, partials: dict[str, str], events: list[tuple[str, dict[str, Any]]]) -> None:
+        from arena.services import partials as P
+
+        if partials:
+            if P.uses_redis():
+                client = P._redis()
+                pipe = client.pipeline(transaction=False)  # type: ignore[attr-defined]
+                for key, value in partials.items():
+                    pipe.set(key, value, ex=P.ttl_s())
+                pipe.execute()  # blocking on purpose: this is the publisher's own loop
+            else:
+                P.write_many_local(partials)
+        if self.layer is None:
+            return
+        per_group: dict[str, list[dict[str, Any]]] = {}
+        for group, ev in events:
+            per_group.setdefault(group, []).append(ev)
+
+        async def send_all(group: str, evs: list[dict[str, Any]]) -> None:
+            for ev in evs:
+                await self.layer.group_send(group, {"type": "arena.event", "event": ev})
+
+        await asyncio.gather(*(send_all(g, evs) for g, evs in per_group.items()))
+
+
+class _PubSubSender:
+    """Redis pub/sub channel layer: SET every running text, then PUBLISH every event on its
+    group's channel, pipelined (one round trip; Redis runs them in order on one connection)."""
+
+    def __init__(self, layer) -> None:
+        import redis.asyncio as aioredis
+
+        from arena.services import partials as P
+
+        self.layer = layer
+        self.ttl = P.ttl_s()
+        self.redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+
+    @staticmethod
+    def fits(layer) -> bool:
+        try:
+            from channels_redis.pubsub import RedisPubSubChannelLayer
+        except ImportError:  # pragma: no cover
+            return False
+        return (
+            bool(settings.REDIS_URL) and isinstance(layer, RedisPubSubChannelLayer)
+            and len(layer._kwargs.get("hosts") or [None]) == 1  # one shard: every group on this Redis
+        )
+
+    async def send(self, partials: dict[str, str], events: list[tuple[str, dict[str, Any]]]) -> None:
+        loop_layer = self.layer._get_layer()  # the layer's own naming of a group's channel
+        pipe = self.redis.pipeline(transaction=False)
+        for key, value in partials.items():
+            pipe.set(key, value, ex=self.ttl)
+        for group, ev in events:
+            pipe.publish(loop_layer._get_group_channel_name(group),
+                         self.layer.serialize({"type": "arena.event", "event": ev}))
+        await pipe.execute()
+
+
 class _Publisher:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue | None = None
+        self._urgent: asyncio.Event | None = None
 
     def _start(self) -> None:
         with self._lock:
@@ -61,68 +176,49 @@ class _Publisher:
 
             async def boot() -> None:
                 self._queue = asyncio.Queue()
+                self._urgent = asyncio.Event()
+                sender = _PubSubSender(layer) if _PubSubSender.fits(layer) else _LayerSender(layer)
                 ready.set()
-                await self._drain(layer)
+                await self._drain(sender)
 
             asyncio.run_coroutine_threadsafe(boot(), loop)
             ready.wait(5)
             self._loop = loop
 
-    async def _drain(self, layer) -> None:
-        """Send in batches: whatever queued up while the last batch was out goes together, so
-        the cost per token does not grow with tokens per second (many streams at once)."""
+    def _take_all(self, batch: list[tuple]) -> None:
         assert self._queue is not None
+        while not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+
+    async def _drain(self, sender) -> None:
+        """Send in batches: whatever queued up while the last batch was out goes together, so
+        the cost per token does not grow with tokens per second (many streams at once). A batch
+        of later chunks only waits for the stream interval to pass since the last send."""
+        assert self._queue is not None and self._urgent is not None
+        loop = asyncio.get_running_loop()
+        interval = settings.ARENA_STREAM_INTERVAL_MS / 1000.0
+        last_sent = -1e9
         while True:
             batch = [await self._queue.get()]
-            while not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            self._take_all(batch)
+            wait = last_sent + interval - loop.time()
+            if wait > 0 and not any(_urgent(item) for item in batch):
+                self._urgent.clear()
+                try:
+                    await asyncio.wait_for(self._urgent.wait(), wait)
+                except asyncio.TimeoutError:
+                    pass
+                self._take_all(batch)
             try:
-                await self._send_batch(layer, batch)
+                partials, events = _merge_events(batch)
+                if partials or events:
+                    await sender.send(partials, events)
             except Exception:  # a lost event is recovered by the browser's resync; never stop the loop
                 log.exception("publisher: a batch of %d failed", len(batch))
-            for kind, *args in batch:
-                if kind == "flush":
-                    args[0].set()
-
-    @staticmethod
-    async def _send_batch(layer, batch: list[tuple]) -> None:
-        # 1. Partial texts: only the newest value of each key, in one round trip, and before any
-        #    chunk of this batch goes out (see the module docstring).
-        latest: dict[tuple[int, str], Any] = {}
-        for kind, *args in batch:
-            if kind == "cache":
-                latest[(args[2], args[0])] = args[1]
-        by_ttl: dict[int, dict[str, Any]] = {}
-        for (ttl, key), value in latest.items():
-            by_ttl.setdefault(ttl, {})[key] = value
-        for ttl, values in by_ttl.items():
-            # Blocking on purpose: this loop is the publisher's own (or, embedded, a local-memory
-            # cache); Django's aset_many would add a thread hop per batch.
-            cache.set_many(values, timeout=ttl)
-        if layer is None:
-            return
-        # 2. Events, in order within each group; consecutive chunks of one output become one.
-        per_group: dict[str, list[dict[str, Any]]] = {}
-        for kind, *args in batch:
-            if kind != "send":
-                continue
-            events = per_group.setdefault(args[0], [])
-            ev = args[1]
-            last = events[-1] if events else None
-            if (
-                last is not None and ev.get("type") == "chunk" and last.get("type") == "chunk"
-                and (last["slot"], last["turn"]) == (ev["slot"], ev["turn"])
-                and last["offset"] + len(last["text"]) == ev["offset"]
-            ):
-                events[-1] = {**last, "text": last["text"] + ev["text"]}
-            else:
-                events.append(ev)
-
-        async def send_all(group: str, events: list[dict[str, Any]]) -> None:
-            for ev in events:
-                await layer.group_send(group, {"type": "arena.event", "event": ev})
-
-        await asyncio.gather(*(send_all(g, evs) for g, evs in per_group.items()))
+            last_sent = loop.time()
+            for item in batch:
+                if item[0] == "flush":
+                    item[1].set()
 
     def put(self, *items: tuple) -> None:
         """Hand items over in one wake-up of the publisher's loop."""
@@ -131,9 +227,11 @@ class _Publisher:
         self._loop.call_soon_threadsafe(self._put_all, items)
 
     def _put_all(self, items: tuple) -> None:
-        assert self._queue is not None
+        assert self._queue is not None and self._urgent is not None
         for item in items:
             self._queue.put_nowait(item)
+        if any(_urgent(item) for item in items):
+            self._urgent.set()
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything handed over so far has been sent."""
@@ -157,9 +255,10 @@ def publish(group: str, event: dict[str, Any]) -> None:
     _publisher.put(("send", group, event))
 
 
-def cache_then_publish(key: str, value: str, timeout: int, group: str, event: dict[str, Any]) -> None:
-    """Write the cache entry, then send the event, in that order (see module docstring)."""
-    _publisher.put(("cache", key, value, timeout), ("send", group, event))
+def publish_chunk(key: str, text_so_far: str, group: str, event: dict[str, Any]) -> None:
+    """Store an output's running text under `key` (arena.services.partials), then send the
+    chunk event, in that order (see the module docstring)."""
+    _publisher.put(("chunk", key, text_so_far, group, event))
 
 
 def flush(timeout: float = 5.0) -> bool:

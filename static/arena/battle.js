@@ -27,6 +27,7 @@
   let listen = {}; // slot letter -> ms played
   let playing = {}; // slot letter -> performance.now() when play began
   const texts = {}; // "A:0" -> text received so far (for de-duplicating chunks by offset)
+  const QUIET_SYNC_MS = 3000; // generating, and nothing heard for this long: ask for the state
 
   async function api(method, url, body) {
     const res = await fetch(url, {
@@ -124,9 +125,25 @@
     if (ws) { ws.onclose = null; ws.close(); }
     const proto = location.protocol === "https:" ? "wss" : "ws";
     ws = new WebSocket(`${proto}://${location.host}/ws/battle/${id}/`);
-    ws.onmessage = (ev) => handle(JSON.parse(ev.data));
+    ws.onmessage = (ev) => { lastEventAt = Date.now(); handle(JSON.parse(ev.data)); };
     ws.onclose = () => { if (!finished && battle && battle.battle === id) setTimeout(() => connect(id), 1000); };
   }
+
+  // Events are delivered at most once (Redis pub/sub): a lost chunk shows as a gap in the
+  // offsets, a lost "slot_done"/"battle_ready" as a quiet socket. Either way, ask for the state.
+  let lastEventAt = Date.now();
+  let syncAskedAt = 0;
+  function askSync() {
+    if (!ws || ws.readyState !== WebSocket.OPEN || Date.now() - syncAskedAt < 500) return;
+    syncAskedAt = Date.now();
+    ws.send(JSON.stringify({ type: "sync" }));
+  }
+  setInterval(() => {
+    if (battle && battle.status === "generating" && Date.now() - lastEventAt > QUIET_SYNC_MS) {
+      lastEventAt = Date.now();
+      askSync();
+    }
+  }, 1000);
 
   function handle(msg) {
     switch (msg.type) {
@@ -174,7 +191,7 @@
   function onChunk(msg) {
     const key = `${msg.slot}:${msg.turn}`;
     const have = texts[key] || "";
-    if (msg.offset > have.length) { ws && ws.send(JSON.stringify({ type: "sync" })); return; } // a gap: ask again
+    if (msg.offset > have.length) { askSync(); return; } // a gap: ask again
     const add = msg.text.slice(have.length - msg.offset);
     if (!add) return; // already had it
     texts[key] = have + add;

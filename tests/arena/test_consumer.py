@@ -86,19 +86,19 @@ async def test_outputs_stream_in_order_and_the_vote_unlocks_after_all(demo, monk
 async def test_a_late_socket_gets_the_partial_text_then_the_rest(demo, monkeypatch):
     """A browser that connects mid-generation (or reconnects) loses nothing."""
     session, bid = await sync_to_async(_create_battle_without_generating)(monkeypatch)
-    from arena.services.events import cache_then_publish, flush
-    from arena.services.generation import partial_key
+    from arena.services.events import flush, publish_chunk
+    from arena.services.partials import partial_key
 
     gen = await sync_to_async(lambda: Generation.objects.get(slot__battle__public_id=bid, slot__position=0))()
     await sync_to_async(lambda: Generation.objects.filter(pk=gen.pk).update(status=Generation.RUNNING))()
     group = f"battle.{bid}"
-    cache_then_publish(partial_key(bid, gen.pk), "Hello ", 60, group, {"type": "chunk", "slot": "A", "turn": 0, "offset": 0, "text": "Hello "})
+    publish_chunk(partial_key(bid, gen.pk), "Hello ", group, {"type": "chunk", "slot": "A", "turn": 0, "offset": 0, "text": "Hello "})
     await sync_to_async(flush, thread_sensitive=False)()
     comm = _communicator(bid, session)
     await comm.connect()
     state = await comm.receive_json_from(timeout=10)
     assert state["slots"][0]["outputs"][0]["text"] == "Hello "
-    cache_then_publish(partial_key(bid, gen.pk), "Hello world", 60, group, {"type": "chunk", "slot": "A", "turn": 0, "offset": 6, "text": "world"})
+    publish_chunk(partial_key(bid, gen.pk), "Hello world", group, {"type": "chunk", "slot": "A", "turn": 0, "offset": 6, "text": "world"})
     frame = await comm.receive_json_from(timeout=10)
     assert (frame["offset"], frame["text"]) == (6, "world")
     await comm.disconnect()
