@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import DatabaseError, connection
 
 from arena.services.events import flush
 from arena.services.generation import CompetitorBusy, battles_expire_stale, run_generation
@@ -11,11 +12,15 @@ from arena.services.generation import CompetitorBusy, battles_expire_stale, run_
 def generate(self, generation_id: int) -> None:
     """Generate one slot's answer. Routed to the default / api / gpu queue by adapter. If the
     worker dies, the message comes back and run_generation voids the battle (it was mid-stream).
-    A competitor at its concurrency limit is retried shortly; the stale sweep ends the wait."""
+    A competitor at its concurrency limit is retried shortly; the stale sweep ends the wait.
+    So is a database that refused us (restarting, out of connections): the task is not lost."""
     try:
         run_generation(generation_id)
     except CompetitorBusy:
         raise self.retry(countdown=0.3)
+    except DatabaseError as exc:
+        connection.close()  # a broken connection must not be reused by the retry
+        raise self.retry(exc=exc, countdown=min(0.5 * 2 ** self.request.retries, 10))
     flush()  # the task is done when its events are out
 
 

@@ -6,7 +6,16 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Django runs each ASGI request's sync code in a thread of its own, so a persistent connection
+# per thread (CONN_MAX_AGE) leaks one Postgres connection per request until it is collected: a
+# burst of battles exhausted max_connections and generation tasks failed. The web process
+# therefore takes connections from a pool instead (see DB_POOL in config/settings.py).
+_set_pool = "DB_POOL" not in os.environ
+if _set_pool:
+    os.environ["DB_POOL"] = "1"
 django_asgi_app = get_asgi_application()
+if _set_pool:  # settings are read; processes this one starts (tests start workers) decide for themselves
+    del os.environ["DB_POOL"]
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
@@ -16,8 +25,11 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from arena.routing import websocket_urlpatterns as arena_ws  # noqa: E402
 from arena.services.events import remember_server_loop  # noqa: E402
+from arena.services.prompts import detect_language  # noqa: E402
 from config.microcache import MicroCache  # noqa: E402
 from ratings.routing import websocket_urlpatterns as ratings_ws  # noqa: E402
+
+detect_language("Load the language model now, not in the first voter's request.")
 
 application = remember_server_loop(
     ProtocolTypeRouter(

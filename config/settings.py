@@ -37,8 +37,16 @@ def _database(url: str) -> dict:
             "PASSWORD": unquote(u.password or ""),
             "HOST": u.hostname or "",
             "PORT": str(u.port or ""),
-            "CONN_MAX_AGE": envint("DB_CONN_MAX_AGE", "60"),
             "TEST": {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_arena")},
+            **(
+                # The web server (config/asgi.py sets DB_POOL=1): a psycopg pool per process,
+                # since under ASGI every request runs in a new thread.
+                {"CONN_MAX_AGE": 0, "OPTIONS": {"pool": {
+                    "min_size": 1, "max_size": envint("DB_POOL_MAX_SIZE", "16"), "timeout": 30}}}
+                if envbool("DB_POOL", "False")
+                # Celery workers, management commands: one persistent connection per process.
+                else {"CONN_MAX_AGE": envint("DB_CONN_MAX_AGE", "60")}
+            ),
         }
     if u.scheme == "sqlite":
         return {
@@ -114,9 +122,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # No socket timeout: the layer blocks on Redis for up to 5 s waiting for messages, and
-            # redis-py 8's default 5 s read timeout would drop idle WebSockets.
+            # Pub/sub rather than channels_redis' list-based core layer: an event is one PUBLISH
+            # and reaches the web process by push, where the core layer needs four round trips
+            # to send (group lookup, clean-ups, a script) and two to receive; and the core layer
+            # keeps one queue per web process whose capacity, once exceeded by a burst of
+            # streams, silently dropped events (chunks, even "battle_ready"). Pub/sub delivers at
+            # most once, which the battle page already tolerates: a gap in a stream's offsets,
+            # or a quiet stream, makes it ask for the state again (static/arena/battle.js).
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # No socket timeout: redis-py 8's default 5 s read timeout would drop the idle
+            # subscription connection.
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                 "prefix": os.environ.get("CHANNELS_PREFIX", "arena"),
@@ -179,6 +194,10 @@ ARENA_K_MIN = 3
 ARENA_K_MAX = 6
 ARENA_K_DEFAULT = envint("ARENA_K_DEFAULT", "4")
 ARENA_GENERATION_TIMEOUT_S = envint("ARENA_GENERATION_TIMEOUT_S", "120")
+# After an output's first chunk (always sent at once), further chunks are sent at most this
+# often, consecutive ones merged: 50 ms is 20 updates a second to the reader, and one event
+# instead of several when a model streams faster than that (arena.services.events).
+ARENA_STREAM_INTERVAL_MS = envint("ARENA_STREAM_INTERVAL_MS", "50")
 ARENA_FEEDBACK_MAX_CHARS = envint("ARENA_FEEDBACK_MAX_CHARS", "2000")
 # Audio/video battles: each clip must have played this long before the vote (as Music Arena).
 ARENA_MIN_LISTEN_MS = envint("ARENA_MIN_LISTEN_MS", "3000")
@@ -201,5 +220,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        # One INFO line per request to a model server is noise (and CPU) in a worker streaming
+        # many answers; errors are recorded on the generation.
+        "httpx2": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+    },
 }
