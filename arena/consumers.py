@@ -1,7 +1,11 @@
 """WebSocket /ws/battle/<id>/: the battle's state on connect, then every event as it happens."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils import timezone
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from arena.models import Battle
@@ -54,6 +58,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         battle = Battle.objects.filter(public_id=self.public_id).first()
         if battle is None:
             return None
-        if battle.status == Battle.GENERATING and battles_expire_stale(battle_id=battle.pk):
+        # No generation of a battle younger than the timeout can be stale: skip the query then.
+        young = timezone.now() - battle.created < timedelta(seconds=settings.ARENA_GENERATION_TIMEOUT_S)
+        if battle.status == Battle.GENERATING and not young and battles_expire_stale(battle_id=battle.pk):
             battle.refresh_from_db()
         return battle_public_state(battle)

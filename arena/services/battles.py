@@ -96,9 +96,12 @@ def battle_create(
         slots = Slot.objects.bulk_create(
             [Slot(battle=battle, position=i, competitor=c) for i, c in enumerate(competitors)]
         )
-        Generation.objects.bulk_create([Generation(slot=s, turn=turn) for s in slots])
+        gens = Generation.objects.bulk_create([Generation(slot=s, turn=turn) for s in slots])
         Voter.objects.filter(pk=voter.pk).update(battles_count=F("battles_count") + 1)
-        transaction.on_commit(lambda: enqueue_turn(turn_id=turn.pk))
+        transaction.on_commit(lambda: enqueue_turn(turn_id=turn.pk, generations=gens))
+    # The rows just written, for the state the voter gets back (arena.selectors): a burst of new
+    # battles should not read back what it has just written.
+    battle.created_rows = (slots, gens, [turn])
     return battle
 
 

@@ -19,7 +19,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from arena.models import PREGENERATED, Battle, Competitor, Generation, PregeneratedOutput
-from arena.services.events import battle_group, cache_then_publish, flush, publish_on_commit
+from arena.services.events import battle_group, flush, publish_chunk, publish_on_commit
+from arena.services.partials import partial_key
 from models_adapter.base import AdapterError, GenerationRequest, Turn as ChatTurn, adapter_class, build_adapter
 
 log = logging.getLogger(__name__)
@@ -74,16 +75,14 @@ def _closing(fn):
     return run
 
 
-def partial_key(battle_public_id: str, generation_id: int) -> str:
-    # The battle's random id makes the key unique even when several databases share one Redis.
-    return f"arena:partial:{battle_public_id}:{generation_id}"
-
-
-def enqueue_turn(*, turn_id: int) -> None:
-    """Queue a generation task per slot of the turn (called after the turn is committed)."""
+def enqueue_turn(*, turn_id: int, generations: list[Generation] | None = None) -> None:
+    """Queue a generation task per slot of the turn (called after the turn is committed).
+    `generations`: the turn's rows when the caller has them (with slot.competitor loaded)."""
     from arena.tasks import generate
 
-    gens = Generation.objects.filter(turn_id=turn_id).select_related("slot__competitor")
+    gens = generations if generations is not None else (
+        Generation.objects.filter(turn_id=turn_id).select_related("slot__competitor")
+    )
     for gen in gens:
         comp = gen.slot.competitor
         if settings.ARENA_INPROCESS_TASKS:
@@ -115,6 +114,8 @@ def _run_safely(generation_id: int) -> None:
 
 
 def _history(gen: Generation) -> tuple[ChatTurn, ...]:
+    if gen.turn.index == 0:
+        return ()
     earlier = (
         Generation.objects.filter(slot_id=gen.slot_id, turn__index__lt=gen.turn.index)
         .select_related("turn__prompt")
@@ -175,6 +176,7 @@ def run_generation(generation_id: int) -> None:
     turn_index = gen.turn.index
     parts: list[str] = []
     state = {"offset": 0, "first": None}
+    key = partial_key(battle.public_id, gen.pk)
 
     def on_text(chunk: str) -> None:
         if not chunk:
@@ -184,11 +186,8 @@ def run_generation(generation_id: int) -> None:
         offset = state["offset"]
         parts.append(chunk)
         state["offset"] = offset + len(chunk)
-        cache_then_publish(
-            partial_key(battle.public_id, gen.pk),
-            "".join(parts),
-            settings.ARENA_GENERATION_TIMEOUT_S * 4,
-            group,
+        publish_chunk(
+            key, "".join(parts), group,
             {"type": "chunk", "slot": letter, "turn": turn_index, "offset": offset, "text": chunk},
         )
 
@@ -231,7 +230,9 @@ def run_generation(generation_id: int) -> None:
         Competitor.objects.filter(pk=comp.pk, consecutive_failures__gt=0).update(consecutive_failures=0)
         from arena.selectors import generation_public
 
-        gen.refresh_from_db()
+        # What was just written, without reading it back.
+        gen.status, gen.text, gen.media_name = Generation.DONE, text, media_name
+        gen.media_mime = result.media.mime if result.media else ""
         publish_on_commit(group, {"type": "slot_done", **generation_public(gen, letter=letter, turn_index=turn_index)})
         pending = Generation.objects.filter(turn_id=gen.turn_id).exclude(status=Generation.DONE).exists()
         if not pending and locked.status == Battle.GENERATING:
@@ -244,19 +245,24 @@ def run_generation(generation_id: int) -> None:
 def _claim(gen: Generation, comp: Competitor) -> bool:
     """Move the generation from queued to running, within the competitor's concurrency limit.
     Raises CompetitorBusy when the limit is reached."""
-    with transaction.atomic():
-        if comp.max_concurrency:
-            # Lock the competitor: two workers claiming its last free place must not both win.
-            Competitor.objects.select_for_update().filter(pk=comp.pk).first()
-            running = Generation.objects.filter(slot__competitor_id=comp.pk, status=Generation.RUNNING).count()
-            if running >= comp.max_concurrency:
-                raise CompetitorBusy(comp.slug)
+
+    def start() -> bool:
         # Conditional update: of two deliveries of the same task only one starts it.
         return bool(
             Generation.objects.filter(pk=gen.pk, status=Generation.QUEUED).update(
                 status=Generation.RUNNING, started_at=timezone.now()
             )
         )
+
+    if not comp.max_concurrency:
+        return start()  # no limit: one statement, no transaction around it
+    with transaction.atomic():
+        # Lock the competitor: two workers claiming its last free place must not both win.
+        Competitor.objects.select_for_update().filter(pk=comp.pk).first()
+        running = Generation.objects.filter(slot__competitor_id=comp.pk, status=Generation.RUNNING).count()
+        if running >= comp.max_concurrency:
+            raise CompetitorBusy(comp.slug)
+        return start()
 
 
 def _finish_failed(gen: Generation, error: str, *, count_failure: bool) -> None:

@@ -33,7 +33,7 @@ async def _play(monkeypatch, modality: str, mode: str, prompt: str) -> tuple[lis
     from arena.services.events import flush
 
     queued: list[int] = []
-    monkeypatch.setattr("arena.services.battles.enqueue_turn", lambda *, turn_id: queued.append(turn_id))
+    monkeypatch.setattr("arena.services.battles.enqueue_turn", lambda *, turn_id, **_: queued.append(turn_id))
     seen: list[str] = []
     media: list[bytes] = []
 
