@@ -379,15 +379,26 @@ class Stack:
         return out
 
     def cpu_seconds(self) -> dict[str, float]:
-        """CPU time (user+system, all threads) used so far by each process of the stack and the bench."""
+        """CPU time (user+system, all threads) used so far by each process of the stack and the bench.
+        Each stack process leads its own session, so its pool children (prefork, uvicorn workers)
+        are counted with it: every live process whose session id is the leader's pid."""
         tick = os.sysconf("SC_CLK_TCK")
-        out: dict[str, float] = {}
-        for name, p in self.procs:
+        out: dict[str, float] = {name: 0.0 for name, _ in self.procs}
+        out.update({"redis (all dbs)": 0.0, "postgres (all dbs)": 0.0})
+        services = {"redis-server": "redis (all dbs)", "postgres": "postgres (all dbs)"}
+        leaders = {p.pid: name for name, p in self.procs}
+        for d in Path("/proc").iterdir():
+            if not d.name.isdigit():
+                continue
             try:
-                f = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
-                out[name] = (int(f[11]) + int(f[12])) / tick
-            except (OSError, IndexError, ValueError):
-                pass
+                head, tail = (d / "stat").read_text().rsplit(")", 1)
+                f = tail.split()
+            except (OSError, ValueError):
+                continue
+            # f[3] = session id (field 6 of stat); services by command name (shared with other work)
+            name = leaders.get(int(f[3])) or services.get(head.split("(", 1)[1])
+            if name is not None:
+                out[name] += (int(f[11]) + int(f[12])) / tick
         t = os.times()
         out["bench (browsers)"] = t.user + t.system
         return out
@@ -427,19 +438,30 @@ class Stack:
 # ----------------------------------------------------------------------------------------------
 # The simulated browsers
 # ----------------------------------------------------------------------------------------------
-async def browser(port: int, marker: str, timeout_s: float, start: asyncio.Event) -> dict[str, Any]:
+async def browser(port: int, marker: str, timeout_s: float, start: asyncio.Event,
+                  loaded: asyncio.Event, client: Any = None) -> dict[str, Any]:
+    """One voter, one battle: (page already open) POST the battle, open its socket, note when
+    each slot's first text arrives, until the battle is ready. With `client`, the voter's page is
+    already loaded in that client (steady arrivals: "New round" in the same page)."""
     import httpx2 as httpx
     import websockets
 
     base = f"http://127.0.0.1:{port}"
     res: dict[str, Any] = {"marker": marker, "first_chunk": {}, "first_offset": {}, "via_state": {},
                            "events": [], "error": None}
-    await start.wait()
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=timeout_s) as client:
-            r = await client.get("/")
-            r.raise_for_status()
+        own = client is None
+        if own:
+            client = httpx.AsyncClient(base_url=base, timeout=timeout_s)
+        try:
+            if own or not client.cookies.get("csrftoken"):
+                # The voter has the page open already (the CSRF cookie comes with it); the battles
+                # start together, with the POST, as when N voters press "Start" at one moment.
+                r = await client.get("/")
+                r.raise_for_status()
             csrftoken = client.cookies.get("csrftoken")
+            loaded.set()
+            await start.wait()
             res["t_post"] = time.time()
             r = await client.post("/api/battles/", json={"modality": "text",
                                                           "prompt": f"Why does water boil? [ttft:{marker}]"},
@@ -450,6 +472,9 @@ async def browser(port: int, marker: str, timeout_s: float, start: asyncio.Event
             battle = r.json()["battle"]
             res["battle"] = battle
             cookie = "; ".join(f"{c.name}={c.value}" for c in client.cookies.jar)
+        finally:
+            if own:
+                await client.aclose()
         async with websockets.connect(f"ws://127.0.0.1:{port}/ws/battle/{battle}/", origin=base,
                                       additional_headers={"Cookie": cookie}, open_timeout=timeout_s,
                                       max_size=2**22) as ws:
@@ -483,22 +508,48 @@ async def browser(port: int, marker: str, timeout_s: float, start: asyncio.Event
                     res["events"].append(kind)
     except Exception as e:  # noqa: BLE001
         res["error"] = f"{type(e).__name__}: {e}"
+    loaded.set()
     return res
 
 
 async def run_round(port: int, n: int, timeout_s: float) -> list[dict[str, Any]]:
     start = asyncio.Event()
-    tasks = [asyncio.create_task(browser(port, uuid.uuid4().hex, timeout_s, start)) for _ in range(n)]
-    await asyncio.sleep(0.05)
-    start.set()  # all browsers go at once
+    loaded = [asyncio.Event() for _ in range(n)]
+    tasks = [asyncio.create_task(browser(port, uuid.uuid4().hex, timeout_s, start, ev)) for ev in loaded]
+    await asyncio.wait_for(asyncio.gather(*(ev.wait() for ev in loaded)), timeout_s)  # every page open
+    await asyncio.sleep(0.3)  # the page loads are over
+    start.set()  # all battles start at once
     return await asyncio.gather(*tasks)
+
+
+async def run_steady(port: int, n: int, seconds: float, timeout_s: float) -> list[dict[str, Any]]:
+    """N voters, each starting its next battle as soon as the last one is ready (the page's "New
+    round"), for `seconds`: N battles in flight all the time, starts spread as they fall."""
+    import httpx2 as httpx
+
+    results: list[dict[str, Any]] = []
+    stop_at = time.monotonic() + seconds
+    go = asyncio.Event()
+    go.set()
+
+    async def voter(i: int) -> None:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=timeout_s) as client:
+            await asyncio.sleep(i * 1.0 / n)  # spread the first starts over a second
+            while time.monotonic() < stop_at:
+                res = await browser(port, uuid.uuid4().hex, timeout_s, go, asyncio.Event(), client=client)
+                results.append(res)
+                if res.get("error"):
+                    await asyncio.sleep(0.5)
+
+    await asyncio.gather(*(voter(i) for i in range(n)))
+    return results
 
 
 # ----------------------------------------------------------------------------------------------
 # Analysis
 # ----------------------------------------------------------------------------------------------
 def analyse(results: list[dict[str, Any]], gens: dict, model: dict) -> dict[str, Any]:
-    overhead, m2w, w2b, pickup, connect = [], [], [], [], []
+    overhead, m2w, w2b, pickup, connect, seen = [], [], [], [], [], []
     via_state = missing = errors = 0
     samples = []
     for r in results:
@@ -515,6 +566,10 @@ def analyse(results: list[dict[str, Any]], gens: dict, model: dict) -> dict[str,
             if "t_ws_open" in r:
                 # >0: the socket was open this long before the model's first token
                 connect.append((rec["t_first"] - r["t_ws_open"]) * 1000)
+            # When the browser first had any of the text, however it came (chunk or state frame).
+            firsts = [t for t in (r["via_state"].get(letter), r["first_chunk"].get(letter)) if t is not None]
+            if firsts:
+                seen.append((min(firsts) - rec["t_first"]) * 1000)
             if letter in r["via_state"] or r["first_offset"].get(letter) not in (0, None):
                 via_state += 1
                 continue
@@ -533,7 +588,7 @@ def analyse(results: list[dict[str, Any]], gens: dict, model: dict) -> dict[str,
                 "model_recv": rec["t_recv"], "model_first": rec["t_first"], "first_token_at": g.get("first_token_at"),
                 "browser_first": t_browser, "finished_at": g.get("finished_at")}})
     return {"overhead": overhead, "model_to_worker": m2w, "worker_to_browser": w2b, "queue_pickup": pickup,
-            "socket_lead": connect, "via_state": via_state, "missing": missing, "errors": errors,
+            "socket_lead": connect, "seen": seen, "via_state": via_state, "missing": missing, "errors": errors,
             "samples": samples}
 
 
@@ -541,6 +596,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--battles", type=int, default=20, help="battles started at once per round (default 20)")
     p.add_argument("--rounds", type=int, default=3, help="measured rounds (default 3)")
+    p.add_argument("--arrivals", choices=["burst", "steady"], default="burst",
+                   help="burst: each round starts --battles battles at the same instant; steady: --battles "
+                        "voters each start a new battle as soon as their last is ready, for --seconds")
+    p.add_argument("--seconds", type=float, default=20.0, help="measured time with --arrivals steady")
     p.add_argument("--warmup", type=int, default=4, help="battles of one unmeasured warm-up round (default 4)")
     p.add_argument("--competitors", type=int, default=2, help="competitors registered (>= 2)")
     p.add_argument("--delay-min-ms", type=float, default=150.0, help="model think time before token 1, min")
@@ -598,7 +657,14 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run_round(stack.web_port, args.warmup, args.round_timeout_s))
         load0 = os.getloadavg()
         cpu0, wall0 = stack.cpu_seconds(), time.monotonic()
-        for i in range(args.rounds):
+        if args.arrivals == "steady":
+            t0 = time.monotonic()
+            res = asyncio.run(run_steady(stack.web_port, args.battles, args.seconds, args.round_timeout_s))
+            bad = [r["error"] for r in res if r.get("error")]
+            log(f"steady: {args.battles} voters, {len(res)} battles in {time.monotonic() - t0:.1f}s"
+                + (f", {len(bad)} failed: {bad[:3]}" if bad else ""))
+            all_results.append(res)
+        for i in range(args.rounds if args.arrivals == "burst" else 0):
             t0 = time.monotonic()
             res = asyncio.run(run_round(stack.web_port, args.battles, args.round_timeout_s))
             bad = [r["error"] for r in res if r.get("error")]
@@ -627,8 +693,9 @@ def main(argv: list[str] | None = None) -> int:
 
     ov = summary(total["overhead"])
     print()
-    print(f"TTFT overhead (browser first chunk - model first token), {args.battles} battles at once, "
-          f"{args.rounds} rounds, {args.competitors} competitors, worker --pool={args.pool} -c {args.concurrency}, "
+    shape = (f"{args.battles} battles at once, {args.rounds} rounds" if args.arrivals == "burst" else
+             f"{args.battles} battles in flight all the time (steady, {args.seconds:g}s)")
+    print(f"TTFT overhead (browser first chunk - model first token), {shape}, {args.competitors} competitors, worker --pool={args.pool} -c {args.concurrency}, "
           f"model think {args.delay_min_ms:g}-{args.delay_max_ms:g} ms, {args.tokens} tokens @ "
           f"{args.token_interval_ms:g} ms, DEBUG={args.debug}, channel layer: {args.layer}")
     print(f"  battles: {len([r for r in flat if r.get('battle')])} ok / {len(flat)}   slots measured: {ov['n']}   "
@@ -637,6 +704,8 @@ def main(argv: list[str] | None = None) -> int:
     for i, r in enumerate(per_round):
         print(f"  round {i + 1}: overhead  {fmt(summary(r['overhead']))}")
     print(f"  ALL    : overhead           {fmt(ov)}")
+    print(f"           incl. via state    {fmt(summary(total['seen']))}   (every slot: when the browser first had text, "
+          "chunk or state frame)")
     print(f"           model -> worker    {fmt(summary(total['model_to_worker']))}   (Generation.first_token_at)")
     print(f"           worker -> browser  {fmt(summary(total['worker_to_browser']))}")
     print(f"           queue -> task start{fmt(summary(total['queue_pickup']))}   (started_at - queued_at)")
@@ -659,6 +728,7 @@ def main(argv: list[str] | None = None) -> int:
             "model_to_worker": summary(total["model_to_worker"]),
             "worker_to_browser": summary(total["worker_to_browser"]),
             "queue_pickup": summary(total["queue_pickup"]), "socket_lead": summary(total["socket_lead"]),
+            "seen_any_way": summary(total["seen"]),
             "cpu_s": cpu, "wall_s": wall, "loadavg": [load0, load1], "via_state": total["via_state"], "missing": total["missing"], "errors": total["errors"],
             "rounds": [summary(r["overhead"]) for r in per_round], "samples": total["samples"],
         }, indent=1))
