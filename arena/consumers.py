@@ -20,16 +20,22 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.public_id = self.scope["url_route"]["kwargs"]["public_id"]
         voter_pk = voter_pk_from_session(self.scope.get("session"))
-        battle = await self._battle()
-        if battle is None or voter_pk is None or battle.voter_id != voter_pk:
+        if voter_pk is None:
+            await self.close(code=4403)
+            return
+        group = battle_group(self.public_id)
+        # Join before reading the state: a chunk sent in between is then delivered twice at
+        # worst (the browser drops it by its offset), never lost. Joining only subscribes this
+        # socket; nothing is sent to it unless the battle turns out to be the voter's.
+        await self.channel_layer.group_add(group, self.channel_name)
+        state = await self._state(voter_pk=voter_pk)
+        if state is None:
+            await self.channel_layer.group_discard(group, self.channel_name)
             await self.close(code=4403)  # not yours (or no such battle): say nothing about it
             return
-        self.group = battle_group(self.public_id)
-        # Join before reading the state: a chunk sent in between is then delivered twice at
-        # worst (the browser drops it by its offset), never lost.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.group = group
         await self.accept()
-        await self._send_state()
+        await self.send_json({"type": "state", **state})
 
     async def disconnect(self, code: int) -> None:
         if self.group:
@@ -48,15 +54,12 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "state", **state})
 
     @database_sync_to_async
-    def _battle(self) -> Battle | None:
-        return Battle.objects.filter(public_id=self.public_id).first()
-
-    @database_sync_to_async
-    def _state(self):
+    def _state(self, voter_pk: int | None = None):
+        """The battle's public state; with `voter_pk`, None unless the battle is that voter's."""
         from arena.services.generation import battles_expire_stale
 
         battle = Battle.objects.filter(public_id=self.public_id).first()
-        if battle is None:
+        if battle is None or (voter_pk is not None and battle.voter_id != voter_pk):
             return None
         # No generation of a battle younger than the timeout can be stale: skip the query then.
         young = timezone.now() - battle.created < timedelta(seconds=settings.ARENA_GENERATION_TIMEOUT_S)

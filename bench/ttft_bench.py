@@ -328,7 +328,7 @@ class Stack:
             cmd = [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.web_port), "config.asgi:application"]
         else:  # as make run starts it with services
             cmd = [str(VENV_BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1", "--port", str(self.web_port),
-                   "--workers", str(a.web_workers), "--no-access-log"]
+                   "--workers", str(a.web_workers), "--no-access-log", "--ws-per-message-deflate", "false"]
         web = self.spawn("daphne", cmd)
         self.wait_log("celery", r"ready\.", worker, 90)
         log(f"Celery worker ready (-Q default,api --pool={a.pool} -c {a.concurrency})")

@@ -172,6 +172,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes the database connection before and after EVERY task unless this
+# is set: a new Postgres connection per generation (~10 ms of CPU in the worker and a backend
+# fork in Postgres). Reused for 100 tasks instead (the fixup counts prerun + postrun).
+CELERY_DB_REUSE_MAX = envint("CELERY_DB_REUSE_MAX", "100")
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # With acks_late, a task whose worker died comes back after the visibility timeout (Redis

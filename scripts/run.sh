@@ -28,5 +28,8 @@ echo
 # generation threads live in it); with Redis: WEB_WORKERS processes share the Redis layer.
 workers=1
 [[ -n "${REDIS_URL:-}" ]] && workers=${WEB_WORKERS:-2}
-$PY/uvicorn config.asgi:application --host "$HOST" --port "$PORT" --workers "$workers" --no-access-log & pids+=($!)
+# No per-message deflate: battle frames are small JSON, and compressing each one cost more CPU
+# (both ends) than it saved (bench/ttft_bench.py).
+$PY/uvicorn config.asgi:application --host "$HOST" --port "$PORT" --workers "$workers" --no-access-log \
+  --ws-per-message-deflate false & pids+=($!)
 wait -n "${pids[@]}"

@@ -169,7 +169,8 @@ class ArenaStack:
     def spawn_web(self) -> Proc:
         # As `make run` starts it with services: uvicorn, two worker processes sharing the Redis layer.
         self.web = self._spawn("uvicorn", _exe("uvicorn") + ["config.asgi:application", "--host", "127.0.0.1",
-                                                          "--port", str(self.port), "--workers", "2"])
+                                                          "--port", str(self.port), "--workers", "2",
+                                                          "--ws-per-message-deflate", "false"])
         return self.web
 
     def wait_web(self, timeout: float = 30) -> Proc:
