@@ -11,6 +11,7 @@ retry would show the voter duplicated text, so a later failure is an AdapterErro
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import threading
@@ -185,6 +186,16 @@ def _scrub(message: str, key: str | None) -> str:
     return message.replace(key, "[redacted]") if key else message
 
 
+def _drain_rest(events: Iterator[Any], limit: int = 100) -> None:
+    """Read what follows [DONE] (normally only the end of the chunked body) so the connection
+    goes back to the pool for the next answer; a server still talking after that is cut off."""
+    try:
+        for _ in itertools.islice(events, limit):
+            pass
+    except (httpx.HTTPError, AdapterError):
+        pass  # the answer is complete; a broken tail only costs the kept connection
+
+
 def _sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
     """(event, data) pairs from server-sent-event lines; comments (": ping") are skipped and
     multi-line data is joined with newlines, as the SSE spec says."""
@@ -256,9 +267,11 @@ class OpenAIChatAdapter(_OpenAIBase):
                     self._take_chunk(resp.json(), parts, meta, on_text, message=True)
                     return
                 done = False
-                for event, data in _sse_events(self._lines_until_deadline(resp)):
+                events = _sse_events(self._lines_until_deadline(resp))
+                for event, data in events:
                     if data.strip() == "[DONE]":
                         done = True
+                        _drain_rest(events)
                         break
                     try:
                         chunk = json.loads(data)

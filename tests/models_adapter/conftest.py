@@ -27,6 +27,7 @@ class Received:
     path: str
     headers: dict[str, str]  # lower-case names
     body: bytes
+    client_port: int = 0  # which TCP connection carried it
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -47,7 +48,7 @@ class FakeHTTP:
                 length = int(self.headers.get("Content-Length") or 0)
                 fake.requests.append(Received(self.command, self.path,
                                               {k.lower(): v for k, v in self.headers.items()},
-                                              self.rfile.read(length)))
+                                              self.rfile.read(length), self.client_address[1]))
                 reply = fake._replies.popleft() if fake._replies else _json_reply(500, {"error": "no reply scripted"})
                 try:
                     reply(self)

@@ -217,3 +217,24 @@ def test_keep_alive_pings_alone_cannot_hold_a_worker_forever(fake_http):
     with pytest.raises(AdapterError, match="max_duration_s"):
         run(make(fake_http, max_duration_s=0.3))
     assert time.monotonic() - started < 1.5
+
+
+def test_answers_in_a_row_share_one_kept_alive_connection(fake_http, sse_helpers):
+    """Each worker process keeps one client: the second answer reuses the first one's TCP
+    connection instead of paying a new connection (and TLS set-up) per generation."""
+    chunk, _ = sse_helpers
+    for word in ("one", "two", "three"):
+        fake_http.reply_sse([chunk(word), chunk(None, finish="stop"), "data: [DONE]\n\n"])
+    texts = [run(make(fake_http))[0].text for _ in range(3)]
+    assert texts == ["one", "two", "three"]
+    assert len({r.client_port for r in fake_http.requests}) == 1
+
+
+def test_a_server_that_closed_the_kept_connection_is_reached_again(fake_http, sse_helpers):
+    """A kept-alive connection the server has since closed must not fail the next answer."""
+    chunk, _ = sse_helpers
+    fake_http.reply_sse([chunk("first"), chunk(None, finish="stop"), "data: [DONE]\n\n"], chunked=False)
+    fake_http.reply_sse([chunk("second"), chunk(None, finish="stop"), "data: [DONE]\n\n"])
+    assert run(make(fake_http))[0].text == "first"  # the server closes this connection after it
+    assert run(make(fake_http, max_retries=0))[0].text == "second"
+    assert len({r.client_port for r in fake_http.requests}) == 2
