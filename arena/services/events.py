@@ -196,12 +196,11 @@ class _Publisher:
         of later chunks only waits for the stream interval to pass since the last send."""
         assert self._queue is not None and self._urgent is not None
         loop = asyncio.get_running_loop()
-        interval = settings.ARENA_STREAM_INTERVAL_MS / 1000.0
         last_sent = -1e9
         while True:
             batch = [await self._queue.get()]
             self._take_all(batch)
-            wait = last_sent + interval - loop.time()
+            wait = last_sent + settings.ARENA_STREAM_INTERVAL_MS / 1000.0 - loop.time()
             if wait > 0 and not any(_urgent(item) for item in batch):
                 self._urgent.clear()
                 try:

@@ -112,3 +112,38 @@ def test_unhealthy_models_are_left_out(demo, voter_client, django_capture_on_com
     for _ in range(4):
         bid = voter_client.start(django_capture_on_commit_callbacks).json()["battle"]
         assert set(Slot.objects.filter(battle__public_id=bid).values_list("competitor__slug", flat=True)) == {"aurora-7b", "quill-3"}
+
+
+@pytest.mark.parametrize("body", [
+    {},
+    {"mode": "kwise", "k": 4},
+    {"models": ["aurora-7b", "mumble-0"]},
+    {"modality": "image", "prompt": "A lighthouse at dusk"},
+])
+def test_the_new_battle_state_is_what_reading_it_back_gives(demo, voter_client, monkeypatch, body):
+    """The POST answers from the rows it has just written (no read-back under a burst of new
+    battles); that answer must be exactly what the battle's state is."""
+    monkeypatch.setattr("arena.services.battles.enqueue_turn", lambda **kw: None)
+    res = voter_client.post_json("/api/battles/", {"modality": "text", "prompt": "Explain tides.", **body})
+    assert res.status_code == 201, res.content
+    created = res.json()
+    again = voter_client.get(f"/api/battles/{created['battle']}/").json()
+    assert created == again
+    assert created["status"] == "generating" and all(
+        o["status"] == "queued" for s in created["slots"] for o in s["outputs"])
+
+
+@pytest.mark.parametrize("text, lang", [
+    ("Why does water boil at a lower temperature on a mountain?", "en"),
+    ("Pourquoi le ciel est-il bleu ?", "fr"),
+    ("¿Por qué el cielo es azul?", "es"),
+    ("Warum ist der Himmel blau?", "de"),
+    ("Почему небо голубое?", "ru"),
+    ("なぜ空は青いのですか", "ja"),
+    ("2+2=?", "und"),
+    ("hi", "und"),
+])
+def test_prompt_language_is_detected_or_left_undetermined(text, lang):
+    from arena.services.prompts import detect_language
+
+    assert detect_language(text) == lang

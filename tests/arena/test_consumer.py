@@ -136,3 +136,42 @@ async def test_stale_generation_voids_the_battle_on_sync(demo, monkeypatch, sett
     assert state["status"] == "void" and "failed to answer" in state["message"]
     assert (await sync_to_async(lambda: Battle.objects.get(public_id=bid).status)()) == Battle.VOID
     await comm.disconnect()
+
+
+async def test_a_first_chunk_goes_at_once_later_ones_are_merged_and_order_holds(demo, monkeypatch, settings):
+    """After an output's first chunk, chunks are paced (ARENA_STREAM_INTERVAL_MS) and merged,
+    so a fast model costs fewer events; nothing is lost and nothing overtakes the slot's end."""
+    settings.ARENA_STREAM_INTERVAL_MS = 300
+    session, bid = await sync_to_async(_create_battle_without_generating)(monkeypatch)
+    from arena.services.events import battle_group, flush, publish, publish_chunk
+    from arena.services.partials import partial_key
+
+    comm = _communicator(bid, session)
+    await comm.connect()
+    assert (await comm.receive_json_from(timeout=10))["type"] == "state"
+    gen_id = await sync_to_async(lambda: Generation.objects.get(slot__battle__public_id=bid, slot__position=0).pk)()
+    words = [f"w{i} " for i in range(30)]
+
+    def stream():
+        import time
+
+        text = ""
+        for w in words:
+            publish_chunk(partial_key(bid, gen_id), text + w, battle_group(bid),
+                          {"type": "chunk", "slot": "A", "turn": 0, "offset": len(text), "text": w})
+            text += w
+            time.sleep(0.003)
+        publish(battle_group(bid), {"type": "slot_done", "slot": "A", "turn": 0, "status": "done", "text": text})
+        flush()
+
+    await sync_to_async(stream, thread_sensitive=False)()
+    frames = await _frames_until(comm, "slot_done")
+    chunks = [f for f in frames if f["type"] == "chunk"]
+    assert (chunks[0]["offset"], chunks[0]["text"]) == (0, words[0])  # the first chunk alone, at once
+    assert 2 <= len(chunks) <= 5  # the other 29 merged into a few events
+    text = ""
+    for c in chunks:
+        assert c["offset"] == len(text)
+        text += c["text"]
+    assert text == "".join(words) == frames[-1]["text"]
+    await comm.disconnect()

@@ -71,3 +71,30 @@ def test_unhealthy_competitor_comes_back_when_its_probe_answers(demo):
     quill, pebble = Competitor.objects.get(slug="quill-3"), Competitor.objects.get(slug="pebble-1b")
     assert quill.healthy and quill.consecutive_failures == 0
     assert not pebble.healthy and pebble.last_failure.startswith("probe:")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_generation_the_database_refused_is_retried_not_lost(demo, voter_client, monkeypatch):
+    """Postgres out of connections (or restarting) when the task starts: the task is retried
+    and the battle still finishes, instead of the generation staying queued forever."""
+    from django.db import OperationalError
+
+    from arena import tasks
+
+    monkeypatch.setattr("arena.services.battles.enqueue_turn", lambda **kw: None)  # we run the tasks
+    bid = _queued_battle(voter_client)
+    assert Generation.objects.filter(slot__battle__public_id=bid, status=Generation.QUEUED).count() == 2
+    real, refused = tasks.run_generation, []
+
+    def refusing_once(generation_id):
+        if generation_id not in refused:
+            refused.append(generation_id)
+            raise OperationalError("connection failed: FATAL:  sorry, too many clients already")
+        return real(generation_id)
+
+    monkeypatch.setattr(tasks, "run_generation", refusing_once)
+    for gen in Generation.objects.filter(slot__battle__public_id=bid):
+        tasks.generate.apply(args=[gen.pk], throw=False)  # the first run ends in Retry; the retry runs it
+    assert len(refused) == 2
+    assert Battle.objects.get(public_id=bid).status == Battle.READY
+    assert all(g.status == Generation.DONE and g.text for g in Generation.objects.filter(slot__battle__public_id=bid))

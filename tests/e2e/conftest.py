@@ -253,17 +253,15 @@ def e2e_demo(transactional_db):
 
 
 def clear_partial_texts() -> None:
-    """Drop streamed partial texts left in the shared Redis cache by earlier runs. Generation ids
-    start again at 1 in every new test database, so "arena:gen:<id>:partial" of an earlier run
-    would otherwise be served as this run's partial text (in the WebSocket's state message)."""
+    """Drop running texts left in the shared Redis by earlier runs (arena.services.partials;
+    their keys carry the battle's random id, so this is tidiness, not correctness)."""
     import redis
     from django.conf import settings
 
-    url = settings.CACHES["default"].get("LOCATION")
-    if not url or "redis" not in settings.CACHES["default"]["BACKEND"].lower():
+    if not settings.REDIS_URL:
         return
-    client = redis.Redis.from_url(url)
-    for key in client.scan_iter(match="*arena:gen:*:partial", count=1000):
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter(match="arena:partial:*", count=1000):
         client.delete(key)
 
 
