@@ -284,3 +284,43 @@ def test_browser_receives_no_identity_before_the_vote(live_arena, page, mode, mo
     names = {m["slot"]: m["model"] for m in revealed["models"]}
     assert names == {k: c.name for k, c in slot_competitors(battle).items()}
     assert find_identity(info.value.text(), terms)
+
+
+@pytest.mark.parametrize("drop_every_nth_chunk", [0, 3])
+def test_lost_events_do_not_strand_the_page(live_arena, page, drop_every_nth_chunk):
+    """Events are delivered at most once (Redis pub/sub). With every slot_done and battle_ready
+    frame lost on the way (and, in one case, every third chunk), the page notices the quiet
+    socket (and the gaps), asks for the state, and the battle still ends complete and votable."""
+    dropped: list[str] = []
+
+    def route(ws):
+        server = ws.connect_to_server()
+        chunks = [0]
+
+        def from_server(message):
+            kind = json.loads(message).get("type")
+            if kind in ("slot_done", "battle_ready"):
+                dropped.append(kind)
+                return
+            if kind == "chunk":
+                chunks[0] += 1
+                if drop_every_nth_chunk and chunks[0] % drop_every_nth_chunk == 0:
+                    dropped.append(kind)
+                    return
+            ws.send(message)
+
+        server.on_message(from_server)  # the page's own messages ("sync") still go through
+
+    page.route_web_socket(re.compile(r"/ws/battle/"), route)
+    page.goto(live_arena.base_url + "/")
+    start_from_random_prompt(page)
+    for v in VOTE_IDS:
+        expect(page.get_by_test_id(v)).to_be_enabled(timeout=30_000)
+    battle = only_battle()
+    for letter in "AB":
+        expect(page.get_by_test_id(f"output-{letter}-0")).to_have_class(re.compile(r"\bdone\b"))
+        expect(page.get_by_test_id(f"output-{letter}-0")).not_to_be_empty()
+    assert {"slot_done", "battle_ready"} <= set(dropped) and ("chunk" in dropped) == bool(drop_every_nth_chunk)
+    page.get_by_test_id("vote-tie").click()
+    assert_revealed(page, battle)
+    assert Vote.objects.get(battle=battle).outcome == "tie"
