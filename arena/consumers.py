@@ -14,21 +14,34 @@ from arena.services.events import battle_group
 from arena.services.voters import voter_pk_from_session
 
 
-class BattleConsumer(AsyncJsonWebsocketConsumer):
+class ForwardsEvents:
+    """For a JSON WebSocket consumer in a group: every "arena.event" message (published by
+    arena.services.events) goes to the socket as it is."""
+
+    async def dispatch(self, message) -> None:
+        # Channels closes stale database connections before every handler, which costs a thread
+        # hop per message; forwarding an event touches no database, and a battle streams dozens
+        # of them a second.
+        if message["type"] == "arena.event":
+            await self.arena_event(message)
+            return
+        await super().dispatch(message)  # type: ignore[misc]
+
+    async def arena_event(self, message) -> None:
+        await self.send_json(message["event"])  # type: ignore[attr-defined]
+
+
+class BattleConsumer(ForwardsEvents, AsyncJsonWebsocketConsumer):
     group: str | None = None
 
     async def connect(self) -> None:
         self.public_id = self.scope["url_route"]["kwargs"]["public_id"]
-        voter_pk = voter_pk_from_session(self.scope.get("session"))
-        if voter_pk is None:
-            await self.close(code=4403)
-            return
         group = battle_group(self.public_id)
         # Join before reading the state: a chunk sent in between is then delivered twice at
         # worst (the browser drops it by its offset), never lost. Joining only subscribes this
         # socket; nothing is sent to it unless the battle turns out to be the voter's.
         await self.channel_layer.group_add(group, self.channel_name)
-        state = await self._state(voter_pk=voter_pk)
+        state = await self._state(owner_only=True)
         if state is None:
             await self.channel_layer.group_discard(group, self.channel_name)
             await self.close(code=4403)  # not yours (or no such battle): say nothing about it
@@ -45,8 +58,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         if isinstance(content, dict) and content.get("type") == "sync":
             await self._send_state()
 
-    async def arena_event(self, message) -> None:
-        await self.send_json(message["event"])
+
 
     async def _send_state(self) -> None:
         state = await self._state()
@@ -54,13 +66,18 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "state", **state})
 
     @database_sync_to_async
-    def _state(self, voter_pk: int | None = None):
-        """The battle's public state; with `voter_pk`, None unless the battle is that voter's."""
+    def _state(self, owner_only: bool = False):
+        """The battle's public state; with `owner_only`, None unless the socket's session is the
+        battle's voter's. (The session is loaded here, in the same thread hop as the battle.)"""
         from arena.services.generation import battles_expire_stale
 
         battle = Battle.objects.filter(public_id=self.public_id).first()
-        if battle is None or (voter_pk is not None and battle.voter_id != voter_pk):
+        if battle is None:
             return None
+        if owner_only:
+            voter_pk = voter_pk_from_session(self.scope.get("session"))
+            if voter_pk is None or battle.voter_id != voter_pk:
+                return None
         # No generation of a battle younger than the timeout can be stale: skip the query then.
         young = timezone.now() - battle.created < timedelta(seconds=settings.ARENA_GENERATION_TIMEOUT_S)
         if battle.status == Battle.GENERATING and not young and battles_expire_stale(battle_id=battle.pk):

@@ -17,7 +17,7 @@ django_asgi_app = get_asgi_application()
 if _set_pool:  # settings are read; processes this one starts (tests start workers) decide for themselves
     del os.environ["DB_POOL"]
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
@@ -45,7 +45,9 @@ application = remember_server_loop(
                     ("/api/exposure/", 5 * settings.PUBLIC_CACHE_S),
                 ],
             ),
-            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(arena_ws + ratings_ws))),
+            # Sessions, not auth: no socket needs the user, and the battle socket loads its session
+            # in the same thread hop as the battle (arena.consumers).
+            "websocket": AllowedHostsOriginValidator(SessionMiddlewareStack(URLRouter(arena_ws + ratings_ws))),
         }
     )
 )

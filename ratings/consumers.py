@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from arena.consumers import ForwardsEvents
 from arena.models import MODALITY_CHOICES
 
 
-class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
+class LeaderboardConsumer(ForwardsEvents, AsyncJsonWebsocketConsumer):
     group: str | None = None
 
     async def connect(self) -> None:
@@ -21,6 +22,3 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    async def arena_event(self, message) -> None:
-        await self.send_json(message["event"])

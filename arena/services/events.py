@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import deque
 from typing import Any
 
 from channels import DEFAULT_CHANNEL_LAYER
@@ -154,11 +155,18 @@ class _PubSubSender:
 
 
 class _Publisher:
+    """One per process. Producers (generation threads) append to a deque and wake the loop only
+    when it is idle, or when it is waiting out the stream interval and the item is urgent: a
+    token that will go out with the next paced batch anyway costs no wake-up."""
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # starting the loop
+        self._items_lock = threading.Lock()
+        self._items: deque[tuple] = deque()
+        self._idle = False  # the loop waits for any item
+        self._pacing = False  # the loop waits out the interval; only an urgent item wakes it
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue | None = None
-        self._urgent: asyncio.Event | None = None
+        self._wake: asyncio.Event | None = None
 
     def _start(self) -> None:
         with self._lock:
@@ -175,8 +183,7 @@ class _Publisher:
                 layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
 
             async def boot() -> None:
-                self._queue = asyncio.Queue()
-                self._urgent = asyncio.Event()
+                self._wake = asyncio.Event()
                 sender = _PubSubSender(layer) if _PubSubSender.fits(layer) else _LayerSender(layer)
                 ready.set()
                 await self._drain(sender)
@@ -185,29 +192,41 @@ class _Publisher:
             ready.wait(5)
             self._loop = loop
 
-    def _take_all(self, batch: list[tuple]) -> None:
-        assert self._queue is not None
-        while not self._queue.empty():
-            batch.append(self._queue.get_nowait())
+    def _take(self) -> list[tuple]:
+        """Everything handed over so far (call with _items_lock held)."""
+        items = list(self._items)
+        self._items.clear()
+        return items
 
     async def _drain(self, sender) -> None:
         """Send in batches: whatever queued up while the last batch was out goes together, so
         the cost per token does not grow with tokens per second (many streams at once). A batch
         of later chunks only waits for the stream interval to pass since the last send."""
-        assert self._queue is not None and self._urgent is not None
+        assert self._wake is not None
         loop = asyncio.get_running_loop()
         last_sent = -1e9
         while True:
-            batch = [await self._queue.get()]
-            self._take_all(batch)
+            self._wake.clear()
+            with self._items_lock:
+                batch = self._take()
+                self._idle = not batch
+            if not batch:
+                await self._wake.wait()
+                continue
             wait = last_sent + settings.ARENA_STREAM_INTERVAL_MS / 1000.0 - loop.time()
             if wait > 0 and not any(_urgent(item) for item in batch):
-                self._urgent.clear()
-                try:
-                    await asyncio.wait_for(self._urgent.wait(), wait)
-                except asyncio.TimeoutError:
-                    pass
-                self._take_all(batch)
+                self._wake.clear()
+                with self._items_lock:
+                    batch += self._take()
+                    pacing = self._pacing = not any(_urgent(item) for item in batch)
+                if pacing:  # a producer that wakes us sets the event, so this returns at once
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), wait)
+                    except asyncio.TimeoutError:
+                        pass
+                    with self._items_lock:
+                        self._pacing = False
+                        batch += self._take()
             try:
                 partials, events = _merge_events(batch)
                 if partials or events:
@@ -220,17 +239,17 @@ class _Publisher:
                     item[1].set()
 
     def put(self, *items: tuple) -> None:
-        """Hand items over in one wake-up of the publisher's loop."""
+        """Hand items over (in order); wakes the publisher's loop only when it must."""
         self._start()
-        assert self._loop is not None and self._queue is not None
-        self._loop.call_soon_threadsafe(self._put_all, items)
-
-    def _put_all(self, items: tuple) -> None:
-        assert self._queue is not None and self._urgent is not None
-        for item in items:
-            self._queue.put_nowait(item)
-        if any(_urgent(item) for item in items):
-            self._urgent.set()
+        assert self._loop is not None and self._wake is not None
+        urgent = any(_urgent(item) for item in items)
+        with self._items_lock:
+            self._items.extend(items)
+            wake = self._idle or (self._pacing and urgent)
+            if wake:
+                self._idle = self._pacing = False
+        if wake:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything handed over so far has been sent."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F
 from django.utils import timezone
 
 from arena.models import PREGENERATED, Battle, Competitor, Generation, PregeneratedOutput
@@ -152,11 +152,8 @@ def _pregenerated_params(comp: Competitor, gen: Generation) -> dict:
 
 
 def run_generation(generation_id: int) -> None:
-    gen = (
-        Generation.objects.select_related("slot__competitor", "slot__battle", "turn__prompt")
-        .filter(pk=generation_id)
-        .first()
-    )
+    rows = Generation.objects.select_related("slot__competitor", "slot__battle", "turn__prompt").filter(pk=generation_id)
+    gen = next(iter(rows), None)  # by primary key: no ORDER BY / LIMIT for the database to plan
     if gen is None or gen.status in (Generation.DONE, Generation.FAILED):
         return  # already finished: a retried task changes nothing
     battle = gen.slot.battle
@@ -213,33 +210,34 @@ def run_generation(generation_id: int) -> None:
     meta = dict(result.meta or {}, seconds=round(time.monotonic() - started, 3))
     if text:
         meta["style"] = style_counts(text)
-    with transaction.atomic():
-        # Lock the battle: slots finishing together must agree on who moves it to "ready".
-        locked = Battle.objects.select_for_update().get(pk=battle.pk)
-        updated = Generation.objects.filter(pk=gen.pk, status=Generation.RUNNING).update(
-            status=Generation.DONE,
-            text=text,
-            media_name=media_name,
-            media_mime=result.media.mime if result.media else "",
-            meta=meta,
-            first_token_at=state["first"] or now,
-            finished_at=now,
-        )
-        if not updated:
-            return  # failed meanwhile (timeout sweep)
+    # Two statements, each committed on its own (no lock held across them): this output is
+    # done; then the battle is ready if no output of the turn is left undone. Every slot checks
+    # only after its own update is committed, so the last one to finish sees all of them done,
+    # and the status condition lets exactly one slot move the battle and announce it.
+    updated = Generation.objects.filter(pk=gen.pk, status=Generation.RUNNING).update(
+        status=Generation.DONE,
+        text=text,
+        media_name=media_name,
+        media_mime=result.media.mime if result.media else "",
+        meta=meta,
+        first_token_at=state["first"] or now,
+        finished_at=now,
+    )
+    if not updated:
+        return  # failed meanwhile (timeout sweep)
+    if comp.consecutive_failures:  # as read when this generation started
         Competitor.objects.filter(pk=comp.pk, consecutive_failures__gt=0).update(consecutive_failures=0)
-        from arena.selectors import generation_public
+    from arena.selectors import generation_public
 
-        # What was just written, without reading it back.
-        gen.status, gen.text, gen.media_name = Generation.DONE, text, media_name
-        gen.media_mime = result.media.mime if result.media else ""
-        publish_on_commit(group, {"type": "slot_done", **generation_public(gen, letter=letter, turn_index=turn_index)})
-        pending = Generation.objects.filter(turn_id=gen.turn_id).exclude(status=Generation.DONE).exists()
-        if not pending and locked.status == Battle.GENERATING:
-            locked.status = Battle.READY
-            locked.ready_at = now
-            locked.save(update_fields=["status", "ready_at"])
-            publish_on_commit(group, {"type": "battle_ready"})
+    # What was just written, without reading it back.
+    gen.status, gen.text, gen.media_name = Generation.DONE, text, media_name
+    gen.media_mime = result.media.mime if result.media else ""
+    publish_on_commit(group, {"type": "slot_done", **generation_public(gen, letter=letter, turn_index=turn_index)})
+    undone = Generation.objects.filter(turn_id=gen.turn_id).exclude(status=Generation.DONE)
+    if Battle.objects.filter(pk=battle.pk, status=Battle.GENERATING).filter(~Exists(undone)).update(
+        status=Battle.READY, ready_at=now
+    ):
+        publish_on_commit(group, {"type": "battle_ready"})
 
 
 def _claim(gen: Generation, comp: Competitor) -> bool:

@@ -98,3 +98,39 @@ def test_a_generation_the_database_refused_is_retried_not_lost(demo, voter_clien
     assert len(refused) == 2
     assert Battle.objects.get(public_id=bid).status == Battle.READY
     assert all(g.status == Generation.DONE and g.text for g in Generation.objects.filter(slot__battle__public_id=bid))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_slots_finishing_together_make_the_battle_ready_exactly_once(demo, voter_client, monkeypatch):
+    """Both outputs are committed before either slot looks at the battle (a barrier holds them
+    there): both see every output done, and still only one moves the battle and announces it."""
+    import threading
+
+    from django.db import connection
+
+    monkeypatch.setattr("arena.services.battles.enqueue_turn", lambda **kw: None)
+    bid = _queued_battle(voter_client)
+    both_done = threading.Barrier(2, timeout=20)
+    events: list[str] = []
+
+    def record(group, event):
+        events.append(event["type"])
+        if event["type"] == "slot_done":
+            both_done.wait()
+
+    monkeypatch.setattr("arena.services.generation.publish_on_commit", record)
+
+    def run(pk):
+        try:
+            run_generation(pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(g.pk,)) for g in Generation.objects.filter(slot__battle__public_id=bid)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(events) == ["battle_ready", "slot_done", "slot_done"]
+    battle = Battle.objects.get(public_id=bid)
+    assert battle.status == Battle.READY and battle.ready_at is not None
