@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Time-to-first-token overhead of the platform: Celery -> channel layer (Redis) -> WebSocket.
+"""Time-to-first-token overhead of the platform: Celery -> Redis pub/sub -> WebSocket.
 
-    .venv/bin/python bench/ttft_bench.py                  # 20 battles at once, 3 measured rounds
-    .venv/bin/python bench/ttft_bench.py --battles 20 --rounds 5 --json var/ttft.json
+    .venv/bin/python bench/ttft_bench.py                          # 20 battles in flight, 30 s
+    .venv/bin/python bench/ttft_bench.py --arrivals burst --rounds 5   # 20 started in one instant
+    .venv/bin/python bench/ttft_bench.py --json var/ttft.json     # figures and every sample
 
 Everything runs on 127.0.0.1 and is set up and torn down by the script itself:
 
@@ -13,21 +14,24 @@ Everything runs on 127.0.0.1 and is set up and torn down by the script itself:
 * a fresh Postgres database (created, migrated, dropped afterwards) and a Redis database number
   used only by the bench (flushed before and after: --redis-db, 15 by default);
 * two or more competitors with adapter "openai_chat" pointing at the fake server;
-* daphne (config.asgi) and a real Celery worker (-Q default,api, thread pool), as scripts/run.sh
-  starts them, with ARENA_INPROCESS_TASKS=false and a CHANNELS_PREFIX of its own;
-* N simulated browsers (asyncio, one process): each GETs / (csrftoken cookie), POSTs a battle,
-  opens /ws/battle/<id>/ at once and notes the wall-clock time the first "chunk" frame of each
-  slot arrives.
+* uvicorn (config.asgi, 2 processes) and a real Celery worker (-Q default,api, prefork), as
+  scripts/run.sh starts them, with ARENA_INPROCESS_TASKS=false and a CHANNELS_PREFIX of its own;
+* N simulated voters (asyncio, one process) with the page open (GET /, CSRF cookie): each POSTs
+  a battle, opens /ws/battle/<id>/ at once and notes the wall-clock time the first "chunk" frame
+  of each slot arrives. --arrivals steady (default): each voter starts its next battle as soon
+  as the last one is ready, so N battles are in flight all the time; --arrivals burst: each
+  round starts N battles in the same instant.
 
 overhead = (browser receives the first chunk of a slot) - (model flushed its first token), per
 slot. The breakdown uses Generation.first_token_at (the worker's on_text saw the first text):
-model->worker and worker->browser. A slot whose first token reached the browser inside the
-"state" frame (it was published before the socket joined the group) is not an overhead sample:
-it is counted and reported apart. Clocks: all processes read the same wall clock (time.time()).
+model->worker and worker->browser. A slot whose first text reached the browser inside the
+"state" frame (it was published before the socket joined the group) is reported apart, and
+also in the "incl. via state" line (when the browser first had text, however it came). Clocks:
+all processes read the same wall clock (time.time()).
 
---layer pubsub / core-notimeout are experiments, not the app as shipped: daphne and the worker
-then load a settings module written to the temp dir (outside the repo) that swaps CHANNEL_LAYERS,
-to measure a proposed fix before anyone changes config/settings.py.
+--layer core is a comparison, not the app as shipped: uvicorn and the worker then load a
+settings module written to the temp dir (outside the repo) with channels_redis' core
+(list-based) layer instead of pub/sub.
 
 Figures only; the script exits 0 when the run completed (whether or not the targets were met),
 1 when the targets were missed with --strict, 2 on a setup failure.
@@ -191,7 +195,7 @@ def fmt(s: dict[str, float]) -> str:
 
 
 class Stack:
-    """Postgres database, Redis db, fake model, Celery worker and daphne; torn down in reverse."""
+    """Postgres database, Redis db, fake model, Celery worker and the web server; torn down in reverse."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -225,12 +229,10 @@ class Stack:
             # Experiment only (not the app as shipped): a settings module outside the repo that
             # swaps the channel layer, to measure a proposed fix. See --layer.
             mod = self.tmp / "ttft_bench_settings.py"
-            backend = {"pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                       "core-notimeout": "channels_redis.core.RedisChannelLayer"}[args.layer]
             mod.write_text(
                 "from config.settings import *  # noqa\n"
-                f"CHANNEL_LAYERS = {{'default': {{'BACKEND': {backend!r}, 'CONFIG': {{'hosts': "
-                "[{'address': REDIS_URL, 'socket_timeout': None}], "
+                "CHANNEL_LAYERS = {'default': {'BACKEND': 'channels_redis.core.RedisChannelLayer', 'CONFIG': {"
+                "'hosts': [{'address': REDIS_URL, 'socket_timeout': None}], 'capacity': 20000, "
                 "'prefix': os.environ.get('CHANNELS_PREFIX', 'arena')}}}\n")
             self.env["DJANGO_SETTINGS_MODULE"] = "ttft_bench_settings"
             self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.tmp), str(REPO),
@@ -329,7 +331,7 @@ class Stack:
         else:  # as make run starts it with services
             cmd = [str(VENV_BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1", "--port", str(self.web_port),
                    "--workers", str(a.web_workers), "--no-access-log", "--ws-per-message-deflate", "false"]
-        web = self.spawn("daphne", cmd)
+        web = self.spawn("web", cmd)
         self.wait_log("celery", r"ready\.", worker, 90)
         log(f"Celery worker ready (-Q default,api --pool={a.pool} -c {a.concurrency})")
         self.wait_http(web, 90)
@@ -341,14 +343,14 @@ class Stack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"daphne exited:\n{(self.tmp / 'daphne.log').read_text()[-3000:]}")
+                raise RuntimeError(f"the web server exited:\n{(self.tmp / 'web.log').read_text()[-3000:]}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/", timeout=2) as r:
                     if r.status == 200:
                         return
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError("daphne did not answer")
+        raise RuntimeError("the web server did not answer")
 
     def generations(self, battle_ids: list[str]) -> dict[str, dict[str, dict]]:
         """battle -> slot letter -> {model, first_token_at, started_at, queued_at, finished_at, status}."""
@@ -594,28 +596,30 @@ def analyse(results: list[dict[str, Any]], gens: dict, model: dict) -> dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--battles", type=int, default=20, help="battles started at once per round (default 20)")
+    p.add_argument("--battles", type=int, default=20,
+                   help="battles at once: kept in flight (steady) or started per round (burst); default 20")
     p.add_argument("--rounds", type=int, default=3, help="measured rounds (default 3)")
-    p.add_argument("--arrivals", choices=["burst", "steady"], default="burst",
+    p.add_argument("--arrivals", choices=["steady", "burst"], default="steady",
                    help="burst: each round starts --battles battles at the same instant; steady: --battles "
                         "voters each start a new battle as soon as their last is ready, for --seconds")
-    p.add_argument("--seconds", type=float, default=20.0, help="measured time with --arrivals steady")
-    p.add_argument("--warmup", type=int, default=4, help="battles of one unmeasured warm-up round (default 4)")
+    p.add_argument("--seconds", type=float, default=30.0, help="measured time with --arrivals steady (default 30)")
+    p.add_argument("--warmup", type=int, default=20, help="battles of one unmeasured warm-up round (default 20)")
     p.add_argument("--competitors", type=int, default=2, help="competitors registered (>= 2)")
     p.add_argument("--delay-min-ms", type=float, default=150.0, help="model think time before token 1, min")
     p.add_argument("--delay-max-ms", type=float, default=300.0, help="model think time before token 1, max")
     p.add_argument("--tokens", type=int, default=40, help="tokens per answer (default 40)")
     p.add_argument("--token-interval-ms", type=float, default=20.0, help="gap between tokens (default 20 = 50 tok/s)")
-    p.add_argument("--pool", default="threads", help="Celery pool (default threads)")
+    p.add_argument("--pool", default="prefork", help="Celery pool (default prefork, as make run)")
     p.add_argument("--web", choices=["uvicorn", "daphne"], default="uvicorn", help="web server (uvicorn, as make run)")
     p.add_argument("--web-workers", type=int, default=2)
-    p.add_argument("--concurrency", type=int, default=48, help="Celery worker concurrency (default 48)")
+    p.add_argument("--concurrency", type=int, default=40,
+                   help="Celery worker concurrency (default 40: two outputs per battle in flight)")
     p.add_argument("--worker-loglevel", default="INFO")
     p.add_argument("--debug", action="store_true", help="run the app with DEBUG=True (default False)")
-    p.add_argument("--layer", choices=["app", "pubsub", "core-notimeout"], default="app",
-                   help="app: the channel layer as config/settings.py builds it (the measurement). Experiments: "
-                        "pubsub = channels_redis.pubsub.RedisPubSubChannelLayer, core-notimeout = the same core "
-                        "layer with socket_timeout=None; both via a settings module in the temp dir")
+    p.add_argument("--layer", choices=["app", "core"], default="app",
+                   help="app: the channel layer as config/settings.py builds it (Redis pub/sub; the measurement). "
+                        "core: channels_redis' list-based core layer instead, for comparison (a settings module "
+                        "in the temp dir)")
     p.add_argument("--pg-host", default="127.0.0.1")
     p.add_argument("--pg-port", type=int, default=5432)
     p.add_argument("--pg-user", default="postgres")
@@ -626,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-seconds", type=float, default=900.0, help="hard limit for the whole run")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", help="write figures and per-slot samples here")
-    p.add_argument("--keep-logs", action="store_true", help="keep the temp dir with the daphne/celery logs")
+    p.add_argument("--keep-logs", action="store_true", help="keep the temp dir with the web/celery logs")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     # child mode
     p.add_argument("--fake-model-server", action="store_true", help=argparse.SUPPRESS)
