@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections import deque
 from typing import Any
@@ -167,8 +168,11 @@ class _Publisher:
         self._pacing = False  # the loop waits out the interval; only an urgent item wakes it
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
+        self._pid = os.getpid()
 
     def _start(self) -> None:
+        if self._pid != os.getpid():  # a forked child (Celery prefork): the parent's loop thread is not here
+            self.__init__()  # type: ignore[misc]
         with self._lock:
             if self._loop is not None and not self._loop.is_closed():
                 return

@@ -175,3 +175,4 @@ async def test_a_first_chunk_goes_at_once_later_ones_are_merged_and_order_holds(
         text += c["text"]
     assert text == "".join(words) == frames[-1]["text"]
     await comm.disconnect()
+
