@@ -47,3 +47,15 @@ class BayesState(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["modality", "category"], name="bayes_state_unique")]
+
+
+class BayesAbsorbed(models.Model):
+    """Which votes a BayesState has absorbed: a vote is absorbed exactly once, whatever the order
+    in which votes commit (ids are handed out before commit, so a later id can land first)."""
+
+    modality = models.CharField(max_length=8)
+    category = models.CharField(max_length=80, default="overall")
+    vote_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["modality", "category", "vote_id"], name="bayes_absorbed_once")]

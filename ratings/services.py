@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
 from ratings.engine import RatingDataError, fit_bayes, fit_bt, fit_elo, fit_style, votes_from_records
-from ratings.models import BayesState, LeaderboardSnapshot
+from ratings.models import BayesAbsorbed, BayesState, LeaderboardSnapshot
 from ratings.votesource import (
     comparisons_of, competitor_names, counted_votes, export_records, fingerprint, votes_per_model,
 )
@@ -208,10 +208,11 @@ def bayes_absorb(*, modality: str, vote_id: int, models: list[str], places: list
     with transaction.atomic():
         state, _ = BayesState.objects.get_or_create(modality=modality, category="overall")
         state = BayesState.objects.select_for_update().get(pk=state.pk)  # votes arrive together
-        if vote_id <= state.last_vote_id:
+        _, new = BayesAbsorbed.objects.get_or_create(modality=modality, category="overall", vote_id=vote_id)
+        if not new:
             return  # already absorbed (a retried task)
         rater = BayesRater.from_state(state.state) if state.state else BayesRater()
         rater.rate(models, places, weight)
         state.state = rater.to_state()
-        state.last_vote_id = vote_id
+        state.last_vote_id = max(state.last_vote_id, vote_id)
         state.save(update_fields=["state", "last_vote_id", "updated"])

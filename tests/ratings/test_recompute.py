@@ -150,3 +150,21 @@ def test_a_cast_vote_moves_the_bayesian_rating_and_nudges_recomputes(demo, voter
     # one vote between two models: the overall BT leaderboard now exists with one vote
     snap = LeaderboardSnapshot.objects.get(modality="text", category="overall", method="bt")
     assert snap.vote_count == 1
+
+
+def test_the_bayesian_rating_absorbs_votes_committed_out_of_id_order_once_each():
+    """Vote ids are taken before commit, so vote 7 can reach the rater before vote 5; both
+    count, and a retried delivery of either changes nothing."""
+    from ratings.engine import BayesRater
+    from ratings.models import BayesState
+    from ratings.services import bayes_absorb
+
+    votes = [(7, ["m-a", "m-b"], [1, 2]), (5, ["m-b", "m-c"], [1, 2]), (7, ["m-a", "m-b"], [1, 2]), (6, ["m-c", "m-a"], [2, 1])]
+    for vote_id, models, places in votes:
+        bayes_absorb(modality="text", vote_id=vote_id, models=models, places=places, weight=1.0)
+    expected = BayesRater()
+    for _, models, places in [votes[0], votes[1], votes[3]]:  # in the order they arrived, 7 once
+        expected.rate(models, places, 1.0)
+    state = BayesState.objects.get(modality="text", category="overall")
+    assert state.state == expected.to_state()
+    assert state.last_vote_id == 7
