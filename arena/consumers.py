@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from arena.models import Battle
 from arena.selectors import battle_public_state
@@ -57,8 +57,6 @@ class BattleConsumer(ForwardsEvents, AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs) -> None:
         if isinstance(content, dict) and content.get("type") == "sync":
             await self._send_state()
-
-
 
     async def _send_state(self) -> None:
         state = await self._state()

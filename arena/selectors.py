@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.urls import reverse
 
 from arena.models import Battle, Competitor, Generation, Slot

@@ -90,7 +90,8 @@ def _merge_events(batch: list[tuple]) -> tuple[dict[str, str], list[tuple[str, d
 
 class _LayerSender:
     """Any channel layer (the in-memory one of the embedded default, a Redis layer of another
-    kind): running texts through Django's cache, events by group_send, in order per group."""
+    kind): running texts through arena.services.partials, then events by group_send, in order
+    per group."""
 
     def __init__(self, layer) -> None:
         self.layer = layer
@@ -99,14 +100,7 @@ class _LayerSender:
         from arena.services import partials as P
 
         if partials:
-            if P.uses_redis():
-                client = P._redis()
-                pipe = client.pipeline(transaction=False)  # type: ignore[attr-defined]
-                for key, value in partials.items():
-                    pipe.set(key, value, ex=P.ttl_s())
-                pipe.execute()  # blocking on purpose: this is the publisher's own loop
-            else:
-                P.write_many_local(partials)
+            P.write_many(partials)  # blocking on purpose: this is the publisher's own loop
         if self.layer is None:
             return
         per_group: dict[str, list[dict[str, Any]]] = {}

@@ -53,6 +53,13 @@ def read(key: str) -> str:
     return cache.get(key) or ""
 
 
-def write_many_local(values: dict[str, str]) -> None:
-    """Embedded mode only: the local-memory cache of this process."""
-    cache.set_many(values, timeout=ttl_s())
+def write_many(values: dict[str, str]) -> None:
+    """Store running texts (blocking). The Redis pub/sub publisher does not come here: it writes
+    them in the same pipeline as its events (arena.services.events)."""
+    if uses_redis():
+        pipe = _redis().pipeline(transaction=False)  # type: ignore[attr-defined]
+        for key, value in values.items():
+            pipe.set(key, value, ex=ttl_s())
+        pipe.execute()
+    else:
+        cache.set_many(values, timeout=ttl_s())
