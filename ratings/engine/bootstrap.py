@@ -19,12 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from ratings.engine import pl
 from ratings.engine.bt import Objective, maximize
-from ratings.engine.cells import PairCells, Rankings
+from ratings.engine.cells import Clusters, PairCells, Rankings
 from ratings.engine.errors import RatingDataError
 from ratings.engine.kernels import Scatter
 from ratings.engine.sampling import PoissonSampler
 
-_OUTCOME_SHARE = np.array([1.0, 0.0, 0.5])
 _CHORD_TOL = 1e-8  # in θ: 2e-6 rating points
 _CHORD_MAX = 40
 _BLOCK = 2_000_000  # cells × replicas per chunk: ~16 MB arrays, reused by malloc rather than re-faulted
@@ -39,38 +38,50 @@ def replicas(
     rounds: int,
     seed: int,
     progress: bool = False,
+    clusters: Clusters | None = None,
 ) -> np.ndarray:
-    """(rounds, M) bootstrap draws of θ."""
+    """(rounds, D) bootstrap draws of the parameters. With ``clusters`` each replica redraws whole
+    clusters (a voter's votes together), each with a Poisson(1) multiplicity."""
     if rounds < 1:
         raise RatingDataError("bootstrap rounds must be at least 1")
     m = obj.m
-    flat_n = cells.n.ravel()
-    nz = np.flatnonzero(flat_n > 0)
-    lam = flat_n[nz]
-    mean_w = cells.w.ravel()[nz] / lam
-    # Redrawn cell counts -> each pair's (score, total); nz is sorted by pair, so this is one reduction.
-    to_pair = Scatter(nz // 3, len(cells.i))
-    s_coef = (mean_w * _OUTCOME_SHARE[nz % 3])[:, None]
-    n_coef = mean_w[:, None]
+    p_cells = len(cells.i)
     groups = list(rankings.groups.values())
-    group_counts = [rankings.count(k) for k in rankings.groups]
     batched = [pl.BatchedPL(items, m) for items, _ in groups]
     _, h0 = obj.grad_hess(theta_hat)
     h0_inv = np.linalg.inv(h0)
-    sampler = PoissonSampler(lam)
-
-    per = max(len(nz), 1) + sum(items.size for items, _ in groups)
+    if clusters is None:
+        flat_n = cells.n.ravel()
+        nz = np.flatnonzero(flat_n > 0)
+        lam = flat_n[nz]
+        coef = (cells.w.ravel()[nz] / lam)[:, None]
+        to_flat = Scatter(nz, p_cells * 3)
+        sampler = PoissonSampler(lam)
+        group_counts = [rankings.count(k) for k in rankings.groups]
+        per = max(len(nz), 1) + sum(items.size for items, _ in groups)
+    else:
+        r = clusters.cell_index(cells)
+        flat = r * 3 + clusters.outcome
+        to_flat = Scatter(flat, p_cells * 3)
+        coef = clusters.w[:, None]
+        n_cl = clusters.n_clusters
+        rank_cl = [clusters.rank_cluster[k] for k in rankings.groups]
+        per = max(len(flat), 1) + sum(items.size for items, _ in groups) + n_cl // 4
     size = int(max(8, min(rounds, _BLOCK // per)))
     sizes = [min(size, rounds - k) for k in range(0, rounds, size)]
     seeds = np.random.SeedSequence(seed).spawn(len(sizes))
 
     def run(k: int) -> np.ndarray:
         rng = np.random.default_rng(seeds[k])
-        r = sizes[k]
-        counts = sampler.draw(rng, r)
-        s, n = to_pair(counts * s_coef), to_pair(counts * n_coef)
-        gw = [(w / c)[:, None] * rng.poisson(c[:, None], size=(len(w), r)) for (_, w), c in zip(groups, group_counts)]
-        theta = _chord(obj, h0_inv, theta_hat, s, n, gw, batched)
+        r_ = sizes[k]
+        if clusters is None:
+            w3 = to_flat(sampler.draw(rng, r_) * coef).reshape(p_cells, 3, r_)
+            gw = [(w / c)[:, None] * rng.poisson(c[:, None], size=(len(w), r_)) for (_, w), c in zip(groups, group_counts)]
+        else:
+            mult = rng.poisson(1.0, size=(n_cl, r_)).astype(np.float64)
+            w3 = to_flat(mult[clusters.cluster] * coef).reshape(p_cells, 3, r_)
+            gw = [w[:, None] * mult[c] for (_, w), c in zip(groups, rank_cl)]
+        theta = _chord(obj, h0_inv, theta_hat, w3, gw, batched)
         return theta.T
 
     workers = max(1, min(len(sizes), os.cpu_count() or 1))
@@ -84,20 +95,26 @@ def replicas(
     return np.vstack(out)
 
 
-def _chord(obj: Objective, h0_inv: np.ndarray, theta_hat: np.ndarray, s: np.ndarray, n: np.ndarray,
+# A replica the chord method cannot finish is usually separated (a model with a handful of votes won
+# or lost all of them in it): its MLE is infinite. It is solved with a tiny virtual tie per model
+# (weight 0.01), which keeps it finite and lets Newton converge in a few steps instead of crawling to
+# its iteration limit; such a replica only decides the far end of a percentile interval.
+_REPLICA_PRIOR = 0.01
+
+
+def _chord(obj: Objective, h0_inv: np.ndarray, theta_hat: np.ndarray, w3: np.ndarray,
            gw: list[np.ndarray], batched: list[pl.BatchedPL]) -> np.ndarray:
-    r = s.shape[1]
+    r = w3.shape[2]
     theta = np.repeat(theta_hat[:, None], r, axis=1)
     step_size = np.full(r, np.inf)
     for _ in range(_CHORD_MAX):
-        step = h0_inv @ obj.grad_batch(theta, s, n, gw, batched)
+        step = h0_inv @ obj.grad_batch(theta, w3, gw, batched)
         theta += step
         step_size = np.abs(step).max(axis=0)
         if np.all(step_size < _CHORD_TOL):
             return theta
     for col in np.flatnonzero(~(step_size < _CHORD_TOL)):  # includes NaN: diverged
-        single = Objective(obj.m, obj.i, obj.j, s[:, col], n[:, col],
-                           [(items, w[:, col]) for (items, _), w in zip(obj.groups, gw)], obj.prior > 0, obj.parts)
+        single = obj.with_weights(w3[:, :, col], [w[:, col] for w in gw], _REPLICA_PRIOR)
         theta[:, col] = maximize(single, theta_hat)
     return theta
 

@@ -36,6 +36,13 @@ class PairCells:
     w: np.ndarray  # (P, 3) weight sums
     n: np.ndarray  # (P, 3) vote counts (what the bootstrap redraws)
     w2: np.ndarray  # (P, 3) sums of squared weights (the sandwich's score variance)
+    # (P,) 1.0 where i was shown first (left / slot A): "oriented" cells keep who was shown first, so a
+    # fit can estimate the position bias; 0.0 for unoriented cells (i < j, e.g. rank-broken K-wise pairs).
+    pos: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.pos is None:
+            self.pos = np.zeros(len(self.i))
 
     @property
     def m(self) -> int:
@@ -51,8 +58,8 @@ class PairCells:
         return self.w[:, 0] + 0.5 * self.w[:, 2]
 
     @classmethod
-    def from_votes(cls, votes: Votes) -> PairCells:
-        return cls.from_indices(votes.models, votes.a, votes.b, votes.outcome, votes.weight)
+    def from_votes(cls, votes: Votes, oriented: bool = False) -> PairCells:
+        return cls.from_indices(votes.models, votes.a, votes.b, votes.outcome, votes.weight, oriented=oriented)
 
     @classmethod
     def from_indices(
@@ -64,13 +71,15 @@ class PairCells:
         weight: np.ndarray | None = None,
         count: np.ndarray | None = None,
         weight_sq: np.ndarray | None = None,
+        oriented: bool = False,
     ) -> PairCells:
-        """Cells from index arrays; ``count``/``weight_sq`` given when rows are already aggregated."""
+        """Cells from index arrays; ``count``/``weight_sq`` given when rows are already aggregated.
+        ``oriented``: keep (a, b) as (shown first, shown second) instead of sorting each pair."""
         m = len(models)
         a = np.asarray(a)
         b = np.asarray(b)
         o = np.asarray(outcome).astype(np.int8)
-        swap = a > b
+        swap = a > b if not oriented else np.zeros(len(a), dtype=bool)
         # Outcome from the lower index's side: swapping a/b swaps who won, never a tie.
         o = np.where(swap & (o != TIE), 1 - o, o)
         # key = ((lo * m + hi) * 3 + outcome), built in place: 10M votes must stay well under 2 GiB.
@@ -107,7 +116,8 @@ class PairCells:
             ones = np.ones(len(key))
             for dst, x in ((ws, wt), (ns, cnt), (w2s, w2)):
                 np.add.at(dst, (inv, key % 3), ones if x is None else x)
-        return cls(models=list(models), i=pair // m, j=pair % m, w=ws, n=ns, w2=w2s)
+        pos = np.full(len(pair), 1.0 if oriented else 0.0)
+        return cls(models=list(models), i=pair // m, j=pair % m, w=ws, n=ns, w2=w2s, pos=pos)
 
     @classmethod
     def from_counts(
@@ -119,6 +129,7 @@ class PairCells:
         count: list[float] | np.ndarray | None = None,
         weight_sq: list[float] | np.ndarray | None = None,
         models: list[str] | None = None,
+        oriented: bool = False,
     ) -> PairCells:
         """Cells from aggregated rows (the server's GROUP BY model_a, model_b, outcome).
 
@@ -139,17 +150,20 @@ class PairCells:
             raise RatingDataError("aggregated counts compare a model with itself")
         return cls.from_indices(names, a, b, o, np.asarray(weight, dtype=np.float64),
                                 np.asarray(weight if count is None else count, dtype=np.float64),
-                                None if weight_sq is None else np.asarray(weight_sq, dtype=np.float64))
+                                None if weight_sq is None else np.asarray(weight_sq, dtype=np.float64),
+                                oriented=oriented)
 
     def merged(self, other: PairCells) -> PairCells:
-        """These cells plus ``other``'s (same model list)."""
+        """These cells plus ``other``'s (same model list; an oriented and an unoriented cell of the
+        same pair stay apart)."""
         m = self.m
-        key = np.concatenate([self.i * m + self.j, other.i * m + other.j])
+        key = np.concatenate([(self.i * m + self.j) * 2 + (self.pos > 0), (other.i * m + other.j) * 2 + (other.pos > 0)])
         uniq, inv = np.unique(key, return_inverse=True)
         out = [np.zeros((len(uniq), 3)) for _ in range(3)]
         for dst, xs in zip(out, ((self.w, other.w), (self.n, other.n), (self.w2, other.w2))):
             np.add.at(dst, inv, np.concatenate(xs))
-        return PairCells(self.models, uniq // m, uniq % m, *out)
+        pair = uniq // 2
+        return PairCells(self.models, pair // m, pair % m, *out, pos=(uniq % 2).astype(np.float64))
 
 
 @dataclass
@@ -197,9 +211,10 @@ class Rankings:
         return self.n_votes > 0
 
 
-def comparisons(votes: Votes) -> tuple[PairCells, Rankings]:
-    """Pair cells (pairwise votes + rank-broken tied K-wise votes) and untied rankings."""
-    cells = PairCells.from_votes(votes)
+def comparisons(votes: Votes, oriented: bool = False) -> tuple[PairCells, Rankings]:
+    """Pair cells (pairwise votes + rank-broken tied K-wise votes) and untied rankings.
+    ``oriented``: pairwise cells keep which model was shown first (for the position bias)."""
+    cells = PairCells.from_votes(votes, oriented=oriented)
     if not votes.n_kwise:
         return cells, Rankings()
     kw_weight = votes.kwise_weight()
@@ -260,3 +275,107 @@ def needs_prior(cells: PairCells, rankings: Rankings) -> bool:
     roots = components_of(m, src, dst) == np.arange(m)
     # Strongly connected parts iff each part's root reaches everything forwards and backwards.
     return not (reachable(m, src, dst, roots).all() and reachable(m, dst, src, roots).all())
+
+
+@dataclass
+class Clusters:
+    """Votes that are not independent of each other: one voter's votes, or the pairs of one tied
+    K-wise vote. Rows give each cluster's weight in a (pair, orientation, outcome) cell; ``rank_cluster[K]``
+    the cluster of each untied K-wise ranking row of ``Rankings.groups[K]``. The sandwich then sums
+    scores within a cluster before squaring them, and the bootstrap redraws whole clusters."""
+
+    cluster: np.ndarray  # (K,) int64
+    i: np.ndarray  # (K,) int64
+    j: np.ndarray  # (K,) int64
+    pos: np.ndarray  # (K,) 1.0 = oriented (i shown first)
+    outcome: np.ndarray  # (K,) 0 i won, 1 j won, 2 tie
+    w: np.ndarray  # (K,) weight sum
+    rank_cluster: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_clusters(self) -> int:
+        parts = [self.cluster] + list(self.rank_cluster.values())
+        return int(max((int(p.max()) for p in parts if len(p)), default=-1)) + 1
+
+    @classmethod
+    def from_rows(cls, cluster, i, j, pos, outcome, w, rank_cluster=None) -> Clusters:
+        """Rows with duplicates summed (one row per cluster and cell outcome)."""
+        cluster, i, j = (np.asarray(x, dtype=np.int64) for x in (cluster, i, j))
+        pos = np.asarray(pos, dtype=np.float64)
+        outcome = np.asarray(outcome, dtype=np.int64)
+        w = np.asarray(w, dtype=np.float64)
+        m = int(max(i.max(initial=0), j.max(initial=0))) + 1
+        key = ((cluster * m + i) * m + j) * 6 + (pos > 0) * 3 + outcome
+        uniq, inv = np.unique(key, return_inverse=True)
+        ws = np.bincount(inv, w, len(uniq))
+        o = uniq % 3
+        rest = uniq // 3
+        p = (rest % 2).astype(np.float64)
+        rest //= 2
+        return cls(cluster=rest // (m * m), i=(rest // m) % m, j=rest % m, pos=p, outcome=o, w=ws,
+                   rank_cluster=dict(rank_cluster or {}))
+
+    def cell_index(self, cells: PairCells) -> np.ndarray:
+        """Row of ``cells`` each cluster row belongs to."""
+        m = cells.m
+        ckey = (cells.i * m + cells.j) * 2 + (cells.pos > 0)
+        order = np.argsort(ckey, kind="stable")
+        rkey = (self.i * m + self.j) * 2 + (self.pos > 0)
+        at = np.searchsorted(ckey[order], rkey)
+        if len(rkey) and (at.max() >= len(order) or np.any(ckey[order][at] != rkey)):
+            raise RatingDataError("cluster rows name a pair the cells do not hold")
+        return order[at]
+
+    def per_model(self, m: int, rankings: Rankings) -> np.ndarray:
+        """Number of distinct clusters each model appears in (its independent units of evidence)."""
+        cl = [self.cluster, self.cluster]
+        md = [self.i, self.j]
+        for k, c in self.rank_cluster.items():
+            cl.append(np.repeat(c, k))
+            md.append(rankings.groups[k][0].ravel())
+        keys = np.unique(np.concatenate(cl) * m + np.concatenate(md))
+        return np.bincount(keys % m, minlength=m).astype(np.float64)
+
+
+def clusters_of(votes: Votes, rankings_order: dict[int, np.ndarray] | None = None, oriented: bool = False) -> Clusters | None:
+    """Clusters of a vote set: by ``votes.voter`` when given; otherwise each vote is its own cluster,
+    which matters only for tied K-wise votes (their rank-broken pairs are one judgement). None when
+    every vote is independent and none is a tied K-wise vote (the plain formulas then apply)."""
+    has_voter = votes.voter is not None
+    tied = [k for k, p in enumerate(votes.kw_places) if len(np.unique(p)) < len(p)]
+    if not has_voter and not tied:
+        return None
+    n_pair = votes.n_pairwise
+    # Cluster ids: voters' codes, else one fresh id per vote (pairwise votes first, then K-wise).
+    pc = votes.voter.astype(np.int64) if has_voter else np.arange(n_pair, dtype=np.int64)
+    kc = (votes.kw_voter.astype(np.int64) if has_voter and votes.kw_voter is not None
+          else np.arange(votes.n_kwise, dtype=np.int64) + n_pair + (int(pc.max()) + 1 if has_voter and len(pc) else 0))
+    a, b = votes.a.astype(np.int64), votes.b.astype(np.int64)
+    o = votes.outcome.astype(np.int64)
+    if not oriented:
+        swap = a > b
+        a, b = np.where(swap, b, a), np.where(swap, a, b)
+        o = np.where(swap & (o != TIE), 1 - o, o)
+    cl, ii, jj, pp, oo, ww = [pc], [a], [b], [np.full(n_pair, 1.0 if oriented else 0.0)], [o], [votes.pair_weight()]
+    kw_w = votes.kwise_weight()
+    rank_cluster: dict[int, list[int]] = {}
+    for v, (items, places) in enumerate(zip(votes.kw_items, votes.kw_places)):
+        k = len(items)
+        if len(np.unique(places)) == k:
+            if k == 2:  # an untied pair is a pairwise vote (see comparisons): unoriented cell
+                order = items[np.argsort(places, kind="stable")]
+                x, y = sorted((int(order[0]), int(order[1])))
+                cl.append([kc[v]]), ii.append([x]), jj.append([y]), pp.append([0.0])
+                oo.append([A_WINS if x == order[0] else B_WINS]), ww.append([kw_w[v]])
+            else:
+                rank_cluster.setdefault(k, []).append(int(kc[v]))
+            continue
+        for x in range(k):
+            for y in range(x + 1, k):
+                lo, hi = (x, y) if items[x] < items[y] else (y, x)
+                pl_, ph = places[lo], places[hi]
+                cl.append([kc[v]]), ii.append([items[lo]]), jj.append([items[hi]]), pp.append([0.0])
+                oo.append([TIE if pl_ == ph else (A_WINS if pl_ < ph else B_WINS)]), ww.append([kw_w[v] * 2.0 / k])
+    return Clusters.from_rows(np.concatenate(cl), np.concatenate(ii), np.concatenate(jj), np.concatenate(pp),
+                              np.concatenate(oo), np.concatenate(ww),
+                              {k: np.array(c, dtype=np.int64) for k, c in rank_cluster.items()})

@@ -5,6 +5,7 @@ Plain numpy on purpose: importing scipy.stats / sparse / special costs more than
 """
 from __future__ import annotations
 
+import math
 from statistics import NormalDist
 
 import numpy as np
@@ -98,3 +99,47 @@ def reachable(m: int, src: np.ndarray, dst: np.ndarray, start: np.ndarray) -> np
         if np.array_equal(nxt, seen):
             return seen
         seen = nxt
+
+
+def t_quantile(q: float, df: float) -> float:
+    """Quantile q (> 0.5) of Student's t with df degrees of freedom (no scipy on the hot path):
+    a Cornish-Fisher series for large df, else the density integrated on a sinh grid."""
+    z = NormalDist().inv_cdf(q)
+    if df >= 200:
+        return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+    u = np.linspace(0.0, 9.0, 40_001)
+    x = np.sinh(u)
+    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    dens = np.exp(log_c - (df + 1) / 2 * np.log1p(x * x / df)) * np.cosh(u)  # dx = cosh(u) du
+    cdf = 0.5 + np.concatenate([[0.0], np.cumsum((dens[1:] + dens[:-1]) * 0.5 * np.diff(u))])
+    return float(np.interp(q, cdf, x))
+
+
+def small_sample_factor(n: np.ndarray, level: float) -> np.ndarray:
+    """How much wider than the normal-quantile interval a model's interval is drawn when it rests on
+    n independent votes (or voters): sqrt(n/(n-1)) · t_{n-1} / z, the small-sample correction of a
+    mean's standard error and quantile (Hesterberg's "expanded" bootstrap percentile uses the same).
+    It is 1.06 at 30 votes, 1.01 at 150 and → 1 for well-measured models."""
+    z = z_value(level)
+    n = np.maximum(np.asarray(n, dtype=np.float64), 2.0)
+    cache: dict[float, float] = {}
+    out = np.empty_like(n)
+    for k, v in enumerate(n):
+        if v not in cache:
+            cache[v] = math.sqrt(v / (v - 1.0)) * t_quantile(0.5 + level / 2.0, v - 1.0) / z
+        out[k] = cache[v]
+    return out
+
+
+def normal_cdf(x: np.ndarray) -> np.ndarray:
+    nd = NormalDist()
+    return np.array([nd.cdf(float(v)) for v in np.ravel(x)]).reshape(np.shape(x))
+
+
+def percentile_interval_per_column(samples: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed interval per column at its own tail probability alpha[k] (each side)."""
+    lower = np.empty(samples.shape[1])
+    upper = np.empty(samples.shape[1])
+    for k in range(samples.shape[1]):
+        lower[k], upper[k] = np.quantile(samples[:, k], [alpha[k], 1.0 - alpha[k]])
+    return lower, upper

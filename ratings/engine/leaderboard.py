@@ -43,13 +43,23 @@ class Leaderboard:
     flags: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Models below the preliminary vote count: rated and listed, never ranked among the others.
+    provisional: np.ndarray | None = None
+    tier: np.ndarray | None = None  # max-t tier (1 = top) of each ranked model, 0 = none
+
+    def __post_init__(self) -> None:
+        if self.provisional is None:
+            self.provisional = np.zeros(len(self.models), dtype=bool)
+        if self.tier is None:
+            self.tier = np.zeros(len(self.models), dtype=np.int64)
 
     @property
     def parts(self) -> list[list[str]]:
         return [[self.models[k] for k in np.flatnonzero(self.part == p)] for p in range(int(self.part.max()) + 1)]
 
     def order(self) -> np.ndarray:
-        return np.lexsort((np.array(self.models), -self.rating, self.part))
+        """Ranked models (by part, then rating), then the provisional ones (by rating)."""
+        return np.lexsort((np.array(self.models), -self.rating, self.part, self.provisional))
 
     def rows(self) -> list[dict[str, Any]]:
         several = self.part.max() > 0
@@ -60,13 +70,17 @@ class Leaderboard:
                 "rating": float(self.rating[k]),
                 "lower": float(self.lower[k]),
                 "upper": float(self.upper[k]),
-                "rank": int(self.rank[k]),
-                "rank_upper": int(self.rank_upper[k]),
+                "rank": None if self.provisional[k] else int(self.rank[k]),
+                "rank_upper": None if self.provisional[k] else int(self.rank_upper[k]),
                 "votes": _num(self.votes[k]),
                 "win_rate": None if math.isnan(self.win_rate[k]) else float(self.win_rate[k]),
             }
             if several:
                 row["part"] = int(self.part[k]) + 1
+            if self.provisional[k]:
+                row["provisional"] = True
+            if self.tier[k]:
+                row["tier"] = int(self.tier[k])
             if self.flags[k]:
                 row["flags"] = list(self.flags[k])
             out.append(row)
@@ -106,11 +120,16 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def rank_intervals(lower: np.ndarray, upper: np.ndarray, part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rank_intervals(lower: np.ndarray, upper: np.ndarray, part: np.ndarray,
+                   ranked: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rank intervals within each part, among the ``ranked`` models only (the others get 0)."""
     rank = np.zeros(len(lower), dtype=np.int64)
     worst = np.zeros(len(lower), dtype=np.int64)
+    ranked = np.ones(len(lower), dtype=bool) if ranked is None else ranked
     for p in np.unique(part):
-        idx = np.flatnonzero(part == p)
+        idx = np.flatnonzero((part == p) & ranked)
+        if not len(idx):
+            continue
         lo, up = lower[idx], upper[idx]
         rank[idx] = 1 + (lo[None, :] > up[:, None]).sum(axis=1)
         worst[idx] = len(idx) - (up[None, :] < lo[:, None]).sum(axis=1)
@@ -161,6 +180,7 @@ def build_leaderboard(
     anchor: tuple[str, float] | None = None,
     n_votes: float | None = None,
     model_votes: np.ndarray | None = None,
+    min_votes: float = 0,
 ) -> Leaderboard:
     """Assemble a Leaderboard: statistics, flags, parts (largest first), anchor, rank intervals."""
     notes = list(notes or [])
@@ -198,9 +218,13 @@ def build_leaderboard(
                         f"are comparable only within a part ({groups})")
     if np.any(votes == 0):  # e.g. a model the server lists before anyone voted on it: alone, unrated
         notes.append("no votes yet: " + ", ".join(cells.models[k] for k in np.flatnonzero(votes == 0)))
-    rank, rank_upper = rank_intervals(lower, upper, part)
+    provisional = (votes < min_votes) if min_votes else np.zeros(m, dtype=bool)
+    if provisional.any():
+        notes.append(f"provisional (fewer than {min_votes:g} votes; rated but not ranked): "
+                     + ", ".join(cells.models[k] for k in np.flatnonzero(provisional)))
+    rank, rank_upper = rank_intervals(lower, upper, part, ~provisional)
     return Leaderboard(method=method, ci=ci, level=level, models=list(cells.models), rating=rating,
                        lower=lower, upper=upper, rank=rank, rank_upper=rank_upper, votes=votes,
                        win_rate=win_rate, part=part, win_matrix=win_matrix, battle_matrix=battles,
                        n_votes=float(cells.n.sum()) + rankings.n_votes if n_votes is None else n_votes,
-                       flags=flags, notes=notes)
+                       flags=flags, notes=notes, provisional=provisional)

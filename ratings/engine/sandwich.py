@@ -1,34 +1,72 @@
-"""Sandwich (robust) covariance of the Bradley-Terry / Plackett-Luce θ, as arena-rank computes it.
+"""Sandwich (robust) covariance of the Bradley-Terry / Plackett-Luce parameters.
 
-cov = H⁻¹ G H⁻¹ with H the negative Hessian of the log-likelihood at θ̂ and G the sum over votes of
-w² · score scoreᵀ. For pairwise cells the score of one vote is (o - p)(e_i - e_j) with o ∈ {1, 0, ½},
-so G needs only each cell's sum of squared weights. H gets 1e-5 × (total weight) on its diagonal,
-as arena-rank does: the likelihood is flat along "shift every θ", and this both makes H invertible
-and keeps our bounds comparable with the LMArena leaderboard's to a few hundredths of a point.
+cov = H⁻¹ G H⁻¹ with H the negative Hessian of the log-likelihood at the estimate and G the sum of
+squared scores. Without clusters every vote is independent and G needs only each cell's sum of squared
+weights; with clusters (one voter's votes, the pairs of one tied K-wise vote) the scores are summed
+within each cluster before squaring (the cluster-robust sandwich, Liang & Zeger 1986).
+
+H is the textbook one: the likelihood's flat "shift every θ" direction is removed by the centring
+penalty of each connected part, whose direction G never sees (every vote's score sums to zero over
+the models), so H⁻¹ G H⁻¹ equals the sum-to-zero sandwich exactly. ``reg=ARENA_RANK_REG`` adds
+arena-rank's 1e-5 × (total weight) to H's diagonal instead, which makes the intervals of models with
+few votes in a big arena far too narrow (a 30-vote model in a 1M-vote arena: 0.42× the honest width);
+it is kept only to compare with LMArena's published bounds (``--hessian-reg arena-rank``).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ratings.engine import pl
-from ratings.engine.bt import Objective, laplacian
-from ratings.engine.kernels import sigmoid
-from ratings.engine.cells import PairCells, Rankings
+from ratings.engine import pairlik, pl
+from ratings.engine.bt import Objective
+from ratings.engine.cells import Clusters, PairCells, Rankings
 
-HESSIAN_REG = 1e-5
-_OUTCOME_VALUE = np.array([1.0, 0.0, 0.5])  # i won, j won, tie: i's share of the point
+ARENA_RANK_REG = 1e-5
+HESSIAN_REG = 0.0  # the default: the textbook sandwich
 
 
-def covariance(obj: Objective, cells: PairCells, rankings: Rankings, theta: np.ndarray) -> np.ndarray:
-    """(M, M) sandwich covariance of θ̂ for the Objective ``obj`` fitted at ``theta``."""
-    m = cells.m
-    _, h = obj.grad_hess(theta)
-    h[np.diag_indices(m)] += HESSIAN_REG * obj.total_weight
-    p = sigmoid(theta[cells.i] - theta[cells.j])
-    v = (cells.w2 * (_OUTCOME_VALUE[None, :] - p[:, None]) ** 2).sum(axis=1)
-    meat = laplacian(m, cells.i, cells.j, v)
-    for k, (items, w) in rankings.groups.items():
-        meat += pl.score_outer(theta, items, w * w / rankings.count(k))  # Σ w² of the votes in each row
+def covariance(obj: Objective, cells: PairCells, rankings: Rankings, p: np.ndarray, reg: float = HESSIAN_REG,
+               clusters: Clusters | None = None) -> np.ndarray:
+    """(D, D) sandwich covariance of the parameters of ``obj`` fitted at ``p``."""
+    _, h = obj.grad_hess(p)
+    h[np.diag_indices(obj.m)] += reg * obj.total_weight
+    sd, sl = pairlik.vote_scores(obj.ties, obj.logit(p), obj._lam(p))
+    if clusters is None:
+        w2 = cells.w2
+        dd = (w2 * sd * sd).sum(axis=1)
+        dl = None if sl is None else (w2 * sd * sl).sum(axis=1)
+        lls = None if sl is None else (w2 * sl * sl).sum(axis=1)
+        meat = obj.assemble(dd, dl, lls)
+        for k, (items, w) in rankings.groups.items():
+            meat[: obj.m, : obj.m] += pl.score_outer(p[: obj.m], items, w * w / rankings.count(k))
+    else:
+        meat = _clustered_meat(obj, cells, rankings, p, clusters, sd, sl)
     h_inv = np.linalg.inv(h)
     h_inv = 0.5 * (h_inv + h_inv.T)
     return h_inv @ meat @ h_inv
+
+
+def _clustered_meat(obj: Objective, cells: PairCells, rankings: Rankings, p: np.ndarray, clusters: Clusters,
+                    sd: np.ndarray, sl: np.ndarray | None) -> np.ndarray:
+    """Σ_c u_c u_cᵀ, u_c = the summed score of cluster c's votes, as one sparse product."""
+    from scipy import sparse  # only for clustered intervals
+
+    m, dim = obj.m, obj.dim
+    r = clusters.cell_index(cells)
+    o = clusters.outcome
+    c = clusters.cluster
+    v = clusters.w * sd[r, o]
+    rows = [c, c]
+    cols = [cells.i[r], cells.j[r]]
+    vals = [v, -v]
+    if obj.beta is not None:
+        rows.append(c), cols.append(np.full(len(c), obj.beta)), vals.append(v * cells.pos[r])
+    if obj.lam is not None:
+        rows.append(c), cols.append(np.full(len(c), obj.lam)), vals.append(clusters.w * sl[r, o])
+    for k, (items, w) in rankings.groups.items():
+        if k not in clusters.rank_cluster:
+            raise ValueError("clustered rankings need a cluster per ranking row")
+        sc = pl.scores(p[:m], items) * w[:, None]
+        rows.append(np.repeat(clusters.rank_cluster[k], k)), cols.append(items.ravel()), vals.append(sc.ravel())
+    u = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(clusters.n_clusters, dim))
+    return np.asarray((u.T @ u).todense())

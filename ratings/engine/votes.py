@@ -49,6 +49,10 @@ class Votes:
     kw_seq: np.ndarray | None = None  # (NK,) int64
     # (N, 8) raw style counts: the four STYLE_FEATURES of side a, then of side b.
     style: np.ndarray | None = None
+    # Who cast each vote (integer codes of a voter / judge pseudonym), when known: votes of one voter
+    # are clustered in the intervals.
+    voter: np.ndarray | None = None  # (N,) int64
+    kw_voter: np.ndarray | None = None  # (NK,) int64
     notes: list[str] = field(default_factory=list)
 
     @property
