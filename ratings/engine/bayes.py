@@ -197,6 +197,8 @@ class BayesRater:
                                parts=components(cells, Rankings()), n_votes=self.n_votes,
                                model_votes=np.array([self.votes[m] for m in models], dtype=np.float64),
                                notes=["rating is the conservative score mu - 3 sigma; lower/upper are mu -/+ 3 sigma"])
+        # μ ± 3σ is a posterior band (about 99.7% under a normal posterior), not a 95% confidence interval.
+        lb.extra["interval"] = "μ ± 3σ (posterior band, not a 95% CI)"
         lb.extra["mu"] = {m: self.mu[m] for m in models}
         lb.extra["sigma"] = {m: self.sigma[m] for m in models}
         return lb

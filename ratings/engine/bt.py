@@ -322,7 +322,7 @@ def fit_bt(
         beta = float(p_hat[k])
         pb = {"points": SCALE * beta, "first_wins": float(sigmoid(np.array([beta]))[0])}
         if se_all is not None:
-            pb.update(lower=SCALE * (beta - z * se_all[k]), upper=SCALE * (beta + z * se_all[k]))
+            pb.update(lower=float(SCALE * (beta - z * se_all[k])), upper=float(SCALE * (beta + z * se_all[k])))
         elif samples is not None:
             lo, hi = percentile_interval(samples[:, k: k + 1], level)
             pb.update(lower=SCALE * float(lo[0]), upper=SCALE * float(hi[0]))

@@ -32,7 +32,24 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("votes", metavar="VOTES", help="vote file: .csv, .jsonl or .parquet")
     f.add_argument("--method", choices=["bt", "elo", "bayes"], default="bt")
     f.add_argument("--ci", choices=["sandwich", "bootstrap", "none"], default=None,
-                   help="interval method (default: bootstrap; bayes reports its posterior)")
+                   help="interval method (default: sandwich for bt, as the published leaderboard; bootstrap for "
+                        "elo and style control; bayes reports its posterior)")
+    f.add_argument("--cluster", choices=["auto", "none"], default="auto",
+                   help="auto (default): votes of one voter (a 'voter' or 'judge' column) and the pairs of one tied "
+                        "K-wise vote are clustered in the intervals; none: every vote independent")
+    f.add_argument("--position-bias", action=argparse.BooleanOptionalAction, default=True,
+                   help="bt: estimate the first-shown (model_a) advantage as a parameter, kept out of the ratings "
+                        "(default on, as the published leaderboard)")
+    f.add_argument("--ties", choices=["half", "davidson"], default="half",
+                   help="bt: a tie is half a win each side (default), or Davidson's tie model")
+    f.add_argument("--hessian-reg", choices=["textbook", "arena-rank"], default="textbook",
+                   help="bt sandwich: the textbook Hessian (default) or arena-rank's 1e-5 x N diagonal term "
+                        "(too narrow for models with few votes; only to compare with LMArena)")
+    f.add_argument("--small-sample", action=argparse.BooleanOptionalAction, default=True,
+                   help="bt: widen each interval by its model's small-sample factor (default on)")
+    f.add_argument("--min-votes", type=int, default=0, metavar="N",
+                   help="bt: models with fewer votes are provisional: rated but not ranked (the server uses "
+                        "RATINGS_PRELIMINARY_VOTES)")
     f.add_argument("--rounds", type=int, default=None, help="bootstrap rounds (default 1000 for bt, 100 for elo "
                                                              "and style control)")
     f.add_argument("--seed", type=int, default=0)
@@ -75,7 +92,7 @@ def _fit(args: argparse.Namespace) -> int:
     method = "style" if args.style_control else args.method
     if args.style_control and args.method != "bt":
         raise RatingDataError("--style-control is a Bradley-Terry model; use it with --method bt")
-    ci = args.ci or "bootstrap"
+    ci = args.ci or ("sandwich" if method == "bt" else "bootstrap")
     rounds = _DEFAULT_ROUNDS[method] if args.rounds is None else args.rounds
     anchor = _anchor(args.anchor)
     if anchor is not None and method == "bayes":
@@ -112,7 +129,12 @@ def _run(args: argparse.Namespace, method: str, ci: str, rounds: int, anchor: tu
     if method == "bt":
         from ratings.engine.bt import fit_bt
 
-        return fit_bt(votes, ci=ci, rounds=rounds, seed=args.seed, level=args.level, anchor=anchor, progress=True)
+        from ratings.engine.sandwich import ARENA_RANK_REG
+
+        return fit_bt(votes, ci=ci, rounds=rounds, seed=args.seed, level=args.level, anchor=anchor, progress=True,
+                      cluster=args.cluster == "auto", position_bias=args.position_bias, ties=args.ties,
+                      hessian_reg=ARENA_RANK_REG if args.hessian_reg == "arena-rank" else 0.0,
+                      small_sample=args.small_sample, min_votes=args.min_votes)
     if method == "style":
         from ratings.engine.style import fit_style
 

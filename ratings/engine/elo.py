@@ -119,5 +119,6 @@ def fit_elo(
                            lower=lower, upper=upper, parts=components(cells, rankings), anchor=anchor,
                            n_votes=votes.n_votes, model_votes=votes.model_votes(),
                            notes=["online Elo depends on vote order; prefer Bradley-Terry for publication"])
-    lb.extra.update(k_factor=k, rounds=rounds if ci == "bootstrap" else None, seed=seed if ci == "bootstrap" else None)
+    lb.extra.update(k_factor=k, rounds=rounds if ci == "bootstrap" else None, seed=seed if ci == "bootstrap" else None,
+                    interval=f"{level:.0%} bootstrap interval over resampled vote orders" if ci == "bootstrap" else "no interval")
     return lb

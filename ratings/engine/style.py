@@ -181,6 +181,8 @@ def fit_style(
                            model_votes=np.bincount(votes.a, minlength=m) + np.bincount(votes.b, minlength=m),
                            notes=list(votes.notes) + ([PRIOR_NOTE] if prior else []))
     lb.extra["style_control"] = True
+    lb.extra["interval"] = {"sandwich": f"{level:.0%} CI (sandwich (robust) normal interval)",
+                            "bootstrap": f"{level:.0%} CI (bootstrap percentile interval)"}.get(ci, "no interval")
     lb.extra["style_coefficients"] = dict(zip(STYLE_FEATURES, p[m:].tolist()))
     if coef_lo is not None:
         lb.extra["style_coefficient_intervals"] = {

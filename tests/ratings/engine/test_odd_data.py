@@ -112,7 +112,7 @@ def test_a_listed_model_without_votes_is_flagged_not_a_part():
 
 def test_zero_rounds_is_a_clear_error(tmp_path, capsys):
     path = _write(tmp_path / "v.csv", "model_a,model_b,winner\na,b,model_a\nb,a,model_a\n")
-    assert main(["fit", path, "--rounds", "0"]) == 2
+    assert main(["fit", path, "--ci", "bootstrap", "--rounds", "0"]) == 2
     assert "rounds must be at least 1" in capsys.readouterr().err
 
 
