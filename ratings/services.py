@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import secrets
 import subprocess
+import threading
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -43,8 +45,15 @@ def code_version() -> str:
 
 
 def method_params(method: str) -> dict[str, Any]:
+    """What a snapshot of this method is fitted with: recorded in the snapshot, so that
+    `python -m ratings fit` on the released votes can say how to reproduce it."""
     if method == "bt":
-        return {"ci": "bootstrap", "rounds": settings.RATINGS_BOOTSTRAP_ROUNDS, "seed": settings.RATINGS_SEED}
+        ci = settings.RATINGS_BT_CI
+        params: dict[str, Any] = {"ci": ci, "cluster": "voter", "position_bias": True, "ties": settings.RATINGS_TIES,
+                                  "small_sample": True, "min_votes": settings.RATINGS_PRELIMINARY_VOTES}
+        if ci == "bootstrap":
+            params.update(rounds=settings.RATINGS_BOOTSTRAP_ROUNDS, seed=settings.RATINGS_SEED)
+        return params
     if method == "elo":
         return {"ci": "bootstrap", "rounds": settings.RATINGS_ELO_ROUNDS, "seed": settings.RATINGS_SEED, "k": 4}
     if method == "style":
@@ -61,8 +70,8 @@ def _params_hash(params: dict[str, Any]) -> str:
 def _fit(modality: str, category: str, method: str, params: dict[str, Any]):
     """(leaderboard, counted votes per model), both from the one read of the votes."""
     if method == "bt":
-        cells, rankings, counts = comparisons_of(modality, category)
-        return fit_bt(cells, rankings, ci=params["ci"], rounds=params["rounds"], seed=params["seed"]), counts
+        cells, rankings, counts, clusters = comparisons_of(modality, category)
+        return fit_bt_board(cells, rankings, clusters, params), counts
     records = export_records(modality, category, style=method == "style")
     counts = votes_per_model(records)
     if method == "elo":
@@ -70,6 +79,14 @@ def _fit(modality: str, category: str, method: str, params: dict[str, Any]):
     if method == "bayes":
         return fit_bayes(votes_from_records(records)), counts
     return fit_style(votes_from_records([r for r in records if "model_a" in r], style=True), ci=params["ci"]), counts
+
+
+def fit_bt_board(cells, rankings, clusters, params: dict[str, Any]):
+    """The published Bradley-Terry fit of a board's cells with the snapshot's parameters."""
+    return fit_bt(cells, rankings, ci=params["ci"], rounds=params.get("rounds", 0), seed=params.get("seed", 0),
+                  clusters=clusters if params.get("cluster") == "voter" else None,
+                  position_bias=params.get("position_bias", False), ties=params.get("ties", "half"),
+                  small_sample=params.get("small_sample", False), min_votes=params.get("min_votes", 0))
 
 
 def _rows(lb, counts: dict[str, int]) -> list[dict[str, Any]]:
@@ -141,40 +158,62 @@ def _key(modality: str, category: str, method: str) -> str:
 def leaderboard_nudge(*, modality: str, category: str = "overall", method: str = "bt") -> bool:
     """Ask for a recompute soon. Many nudges while one runs become one more run. Returns whether
     this nudge queued a task (False: one is queued or running and will pick the change up)."""
+    if method not in live_methods():
+        return False  # recomputed on demand only (see RATINGS_LIVE_METHODS)
+    if settings.ARENA_INPROCESS_TASKS:
+        from ratings.fitter import fitter
+
+        return fitter().nudge(modality, category, method)
     key = _key(modality, category, method)
-    cache.set(key + ":dirty", 1, timeout=None)
+    # A fresh token per nudge: the task clears the flag only if no nudge came after the one it served.
+    cache.set(key + ":dirty", secrets.randbits(62), timeout=None)
     if not cache.add(key + ":lock", 1, timeout=settings.RATINGS_LOCK_TTL_S):
         return False
     from ratings.tasks import recompute_leaderboard
 
-    _enqueue(recompute_leaderboard, modality, category, method)
+    recompute_leaderboard.apply_async(args=(modality, category, method), countdown=settings.RATINGS_DEBOUNCE_S)
     return True
 
 
-def _enqueue(task, *args) -> None:
-    if settings.ARENA_INPROCESS_TASKS:
-        from arena.services.generation import background
-
-        background(lambda: task.apply(args=args))
-    else:
-        task.apply_async(args=args, countdown=settings.RATINGS_DEBOUNCE_S)
+def live_methods() -> tuple[str, ...]:
+    return tuple(m for m in settings.RATINGS_LIVE_METHODS if m in METHODS)
 
 
 def leaderboard_recompute_coalesced(*, modality: str, category: str, method: str) -> int:
     """The task body: run while there are nudges, release the lock, and catch a nudge that came
-    between the last check and the release. Returns the number of fits run."""
+    between the last check and the release. Returns the number of fits run.
+
+    The "needs recompute" flag is cleared only after the snapshot has committed, and only if no
+    nudge came meanwhile: a worker killed mid-fit leaves it set, so the redelivered task (acks_late)
+    fits again instead of finding nothing to do."""
     key = _key(modality, category, method)
     runs = 0
     while True:
         try:
-            while cache.get(key + ":dirty"):
-                cache.delete(key + ":dirty")
-                leaderboard_recompute(modality=modality, category=category, method=method)
+            while (token := cache.get(key + ":dirty")) is not None:
+                leaderboard_recompute(modality=modality, category=category, method=method)  # commits its snapshot
+                _clear_if_unchanged(key + ":dirty", token)
                 runs += 1
         finally:
             cache.delete(key + ":lock")
-        if not (cache.get(key + ":dirty") and cache.add(key + ":lock", 1, timeout=settings.RATINGS_LOCK_TTL_S)):
+        if not (cache.get(key + ":dirty") is not None and cache.add(key + ":lock", 1, timeout=settings.RATINGS_LOCK_TTL_S)):
             return runs
+
+
+_CLEAR_IF = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+_clear_lock = threading.Lock()
+
+
+def _clear_if_unchanged(key: str, token: int) -> None:
+    """Delete the flag if it still holds ``token`` (compare-and-delete, atomic in Redis)."""
+    backend = cache._cache if hasattr(cache, "_cache") else None  # noqa: SLF001 (django's RedisCache client)
+    if backend is not None and hasattr(backend, "get_client"):
+        full = cache.make_and_validate_key(key)
+        backend.get_client(full, write=True).eval(_CLEAR_IF, 1, full, str(token))
+        return
+    with _clear_lock:  # local memory cache: one process
+        if cache.get(key) == token:
+            cache.delete(key)
 
 
 def leaderboards_for(*, modality: str, category: str, language: str, n_turns: int, mode: str, criteria: list[str]) -> list[tuple[str, str]]:

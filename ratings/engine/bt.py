@@ -217,6 +217,10 @@ def to_rating(theta: np.ndarray) -> np.ndarray:
     return SCALE * theta + OFFSET
 
 
+# A cluster-robust variance needs many clusters: with a handful of voters it is itself too noisy.
+MIN_CLUSTERS = 30
+
+
 def fit_bt(
     data: Votes | PairCells,
     rankings: Rankings | None = None,
@@ -265,6 +269,10 @@ def fit_bt(
     if cells.total.sum() <= 0 and not rankings:
         raise RatingDataError("no votes with positive weight")
     notes: list[str] = []
+    if clusters is not None and clusters.n_clusters < MIN_CLUSTERS:
+        notes.append(f"only {clusters.n_clusters} voters: too few to cluster the intervals by voter "
+                     f"(at least {MIN_CLUSTERS} needed); votes are treated as independent")
+        clusters = None
     if position_bias and not np.any(cells.pos > 0):
         position_bias = False
         notes.append("no pairwise vote records which model was shown first: no position bias estimated")

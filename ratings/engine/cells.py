@@ -299,8 +299,15 @@ class Clusters:
 
     @classmethod
     def from_rows(cls, cluster, i, j, pos, outcome, w, rank_cluster=None) -> Clusters:
-        """Rows with duplicates summed (one row per cluster and cell outcome)."""
+        """Rows with duplicates summed (one row per cluster and cell outcome), clusters numbered 0..G-1."""
         cluster, i, j = (np.asarray(x, dtype=np.int64) for x in (cluster, i, j))
+        rank_cluster = {k: np.asarray(c, dtype=np.int64) for k, c in (rank_cluster or {}).items()}
+        ids, dense = np.unique(np.concatenate([cluster, *rank_cluster.values()]), return_inverse=True)
+        cluster = dense[: len(cluster)]
+        at = len(cluster)
+        for k in rank_cluster:
+            rank_cluster[k] = dense[at: at + len(rank_cluster[k])]
+            at += len(rank_cluster[k])
         pos = np.asarray(pos, dtype=np.float64)
         outcome = np.asarray(outcome, dtype=np.int64)
         w = np.asarray(w, dtype=np.float64)

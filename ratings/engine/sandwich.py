@@ -69,4 +69,5 @@ def _clustered_meat(obj: Objective, cells: PairCells, rankings: Rankings, p: np.
         rows.append(np.repeat(clusters.rank_cluster[k], k)), cols.append(items.ravel()), vals.append(sc.ravel())
     u = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                           shape=(clusters.n_clusters, dim))
-    return np.asarray((u.T @ u).todense())
+    g = clusters.n_clusters
+    return np.asarray((u.T @ u).todense()) * (g / max(g - 1, 1))  # CR1: G/(G-1)

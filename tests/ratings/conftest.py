@@ -16,7 +16,7 @@ def seed_votes(*, n_pairwise: int = 400, n_kwise: int = 60, seed: int = 1, langu
         for i in range(5)
     ]
     strength = {c.pk: 1.2 - 0.5 * i for i, c in enumerate(comps)}
-    voter = Voter.objects.create()
+    voters = [Voter.objects.create() for _ in range(40)]  # 40 voters: intervals cluster by voter
     en = Prompt.objects.create(text="hello", modality="text", category="general", language="en")
     fr = Prompt.objects.create(text="bonjour", modality="text", category="general", language="fr")
     code = Prompt.objects.create(text="write code", modality="text", category="coding", language="en")
@@ -27,7 +27,8 @@ def seed_votes(*, n_pairwise: int = 400, n_kwise: int = 60, seed: int = 1, langu
         picks = rng.sample(comps, k)
         prompt = fr if n % language_every == 0 else (code if n % 3 == 0 else en)
         plan.append((k, picks, prompt))
-        battles.append(Battle(mode="pairwise" if k == 2 else "kwise", k=k, modality="text", voter=voter, prompt=prompt, status="voted"))
+        battles.append(Battle(mode="pairwise" if k == 2 else "kwise", k=k, modality="text", voter=voters[n % len(voters)],
+                              prompt=prompt, status="voted"))
     battles = Battle.objects.bulk_create(battles)
     for b, (k, picks, prompt) in zip(battles, plan):
         slots += [Slot(battle=b, position=p, competitor=c) for p, c in enumerate(picks)]
@@ -40,12 +41,12 @@ def seed_votes(*, n_pairwise: int = 400, n_kwise: int = 60, seed: int = 1, langu
             outcome = "tie" if rng.random() < 0.1 else ("a" if places[0] == 1 else "b")
             ranking = {"a": [1, 2], "b": [2, 1], "tie": [1, 1]}[outcome]
             crit = {"style": rng.choice(["a", "b"])} if rng.random() < 0.5 else {}
-            votes.append(Vote(battle=b, voter=voter, outcome=outcome, ranking=ranking, criteria=crit, mode="pairwise",
+            votes.append(Vote(battle=b, voter=b.voter, outcome=outcome, ranking=ranking, criteria=crit, mode="pairwise",
                               model_a=picks[0], model_b=picks[1], **_columns(prompt)))
         else:
             if rng.random() < 0.3:  # a tie between the two worst
                 places = [min(p, k - 1) for p in places]
-            votes.append(Vote(battle=b, voter=voter, ranking=places, mode="kwise", **_columns(prompt)))
+            votes.append(Vote(battle=b, voter=b.voter, ranking=places, mode="kwise", **_columns(prompt)))
     Slot.objects.bulk_create(slots)
     Vote.objects.bulk_create(votes)
     return comps
