@@ -71,7 +71,7 @@ def _fit(modality: str, category: str, method: str, params: dict[str, Any]):
     """(leaderboard, counted votes per model), both from the one read of the votes."""
     if method == "bt":
         cells, rankings, counts, clusters = comparisons_of(modality, category)
-        return fit_bt_board(cells, rankings, clusters, params), counts
+        return fit_bt_board(cells, rankings, clusters, params, counts), counts
     records = export_records(modality, category, style=method == "style")
     counts = votes_per_model(records)
     if method == "elo":
@@ -81,12 +81,15 @@ def _fit(modality: str, category: str, method: str, params: dict[str, Any]):
     return fit_style(votes_from_records([r for r in records if "model_a" in r], style=True), ci=params["ci"]), counts
 
 
-def fit_bt_board(cells, rankings, clusters, params: dict[str, Any]):
+def fit_bt_board(cells, rankings, clusters, params: dict[str, Any], counts: dict[str, int]):
     """The published Bradley-Terry fit of a board's cells with the snapshot's parameters."""
+    import numpy as np
+
     return fit_bt(cells, rankings, ci=params["ci"], rounds=params.get("rounds", 0), seed=params.get("seed", 0),
                   clusters=clusters if params.get("cluster") == "voter" else None,
                   position_bias=params.get("position_bias", False), ties=params.get("ties", "half"),
-                  small_sample=params.get("small_sample", False), min_votes=params.get("min_votes", 0))
+                  small_sample=params.get("small_sample", False), min_votes=params.get("min_votes", 0),
+                  model_votes=np.array([counts.get(m, 0) for m in cells.models], dtype=np.float64))
 
 
 def _rows(lb, counts: dict[str, int]) -> list[dict[str, Any]]:

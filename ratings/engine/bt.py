@@ -238,6 +238,7 @@ def fit_bt(
     hessian_reg: float = 0.0,
     small_sample: bool = True,
     min_votes: int = 0,
+    model_votes: np.ndarray | None = None,
 ) -> Leaderboard:
     """Fit BT (pairwise cells + PL rankings) and return a Leaderboard with ``ci`` intervals.
 
@@ -248,7 +249,8 @@ def fit_bt(
     ``ties``: ``half`` (half a win each side) or ``davidson``. ``hessian_reg``: arena-rank's 1e-5 × N
     term on the sandwich's Hessian (0: the textbook sandwich). ``small_sample``: widen each model's
     interval by its small-sample factor (kernels.small_sample_factor; 1.06 at 30 votes).
-    ``min_votes``: models with fewer votes are provisional: rated, but not ranked.
+    ``min_votes``: models with fewer votes are provisional: rated, but not ranked. ``model_votes``: the
+    votes each model took part in, when ``data`` are cells (a tied K-wise vote is one vote, not one per pair).
     """
     from ratings.engine import bootstrap, sandwich  # local: keeps module graph acyclic
     from ratings.engine.cells import clusters_of
@@ -288,10 +290,11 @@ def fit_bt(
     z = z_value(level)
     if isinstance(data, Votes):
         model_votes = data.model_votes()
-    else:
+    elif model_votes is None:
         from ratings.engine.leaderboard import pair_statistics
 
         model_votes = pair_statistics(cells, rankings)[2]
+    model_votes = np.asarray(model_votes, dtype=np.float64)
     units = clusters.per_model(cells.m, rankings) if clusters is not None else model_votes
     factor = small_sample_factor(units, level) if small_sample else np.ones(cells.m)
     lower = upper = None
@@ -315,7 +318,7 @@ def fit_bt(
         upper=rating if upper is None else to_rating(upper),
         parts=parts, notes=notes, anchor=anchor,
         n_votes=data.n_votes if isinstance(data, Votes) else None,
-        model_votes=model_votes if isinstance(data, Votes) else None,
+        model_votes=model_votes,
         min_votes=min_votes,
     )
     lb.extra["rounds"] = rounds if ci == "bootstrap" else None

@@ -348,15 +348,17 @@ def clusters_of(votes: Votes, rankings_order: dict[int, np.ndarray] | None = Non
     """Clusters of a vote set: by ``votes.voter`` when given; otherwise each vote is its own cluster,
     which matters only for tied K-wise votes (their rank-broken pairs are one judgement). None when
     every vote is independent and none is a tied K-wise vote (the plain formulas then apply)."""
-    has_voter = votes.voter is not None
+    has_voter = votes.voter is not None or votes.kw_voter is not None
     tied = [k for k, p in enumerate(votes.kw_places) if len(np.unique(p)) < len(p)]
     if not has_voter and not tied:
         return None
     n_pair = votes.n_pairwise
-    # Cluster ids: voters' codes, else one fresh id per vote (pairwise votes first, then K-wise).
-    pc = votes.voter.astype(np.int64) if has_voter else np.arange(n_pair, dtype=np.int64)
-    kc = (votes.kw_voter.astype(np.int64) if has_voter and votes.kw_voter is not None
-          else np.arange(votes.n_kwise, dtype=np.int64) + n_pair + (int(pc.max()) + 1 if has_voter and len(pc) else 0))
+    # Cluster ids: voters' codes, else one fresh id per vote (above every voter code).
+    known = [c for c in (votes.voter, votes.kw_voter) if c is not None and len(c)]
+    fresh = int(max(int(c.max()) for c in known)) + 1 if known else 0
+    pc = votes.voter.astype(np.int64) if votes.voter is not None else fresh + np.arange(n_pair, dtype=np.int64)
+    kc = (votes.kw_voter.astype(np.int64) if votes.kw_voter is not None
+          else fresh + n_pair + np.arange(votes.n_kwise, dtype=np.int64))
     a, b = votes.a.astype(np.int64), votes.b.astype(np.int64)
     o = votes.outcome.astype(np.int64)
     if not oriented:
