@@ -59,3 +59,51 @@ class BayesAbsorbed(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["modality", "category", "vote_id"], name="bayes_absorbed_once")]
+
+
+class BoardCells(models.Model):
+    """The incremental sufficient statistics of one leaderboard (modality, category): which votes and
+    exclusion decisions the cells have absorbed. Maintained by the recompute pipeline
+    (ratings.boardcells), never in the vote's request."""
+
+    modality = models.CharField(max_length=8)
+    category = models.CharField(max_length=80, default="overall")
+    last_vote_id = models.BigIntegerField(default=0, help_text="Every vote id up to this is absorbed, except vote_gaps.")
+    vote_gaps = models.JSONField(default=list, help_text="[[id, first seen (unix s)]]: ids not yet committed when scanned.")
+    last_decision_id = models.BigIntegerField(default=0)
+    decision_gaps = models.JSONField(default=list)
+    # The fingerprint of the counted votes (pairwise and K-wise), kept as votes and decisions arrive.
+    vote_count = models.BigIntegerField(default=0)
+    hash_xor = models.BigIntegerField(default=0)
+    hash_sum = models.CharField(max_length=40, default="0", help_text="Sum of the votes' 64-bit hashes (exact).")
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["modality", "category"], name="board_cells_unique")]
+
+
+class BoardCell(models.Model):
+    """Counted pairwise votes of a board per (model shown first, model shown second, outcome)."""
+
+    board = models.ForeignKey(BoardCells, on_delete=models.CASCADE, related_name="cells")
+    model_a_id = models.BigIntegerField()
+    model_b_id = models.BigIntegerField()
+    outcome = models.CharField(max_length=8)
+    w = models.FloatField(default=0.0)
+    n = models.FloatField(default=0.0)
+    w2 = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["board", "model_a_id", "model_b_id", "outcome"], name="board_cell_unique")]
+
+
+class BoardVoter(models.Model):
+    """Counted pairwise votes per voter of a board: the heaviest voters' votes are clustered."""
+
+    board = models.ForeignKey(BoardCells, on_delete=models.CASCADE, related_name="voters")
+    voter_id = models.BigIntegerField()
+    votes = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["board", "voter_id"], name="board_voter_unique")]
+        indexes = [models.Index(fields=["board", "-votes"], name="board_voter_heavy")]

@@ -67,10 +67,15 @@ def _params_hash(params: dict[str, Any]) -> str:
     return hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _fit(modality: str, category: str, method: str, params: dict[str, Any]):
+def _fit(modality: str, category: str, method: str, params: dict[str, Any], state=None):
     """(leaderboard, counted votes per model), both from the one read of the votes."""
     if method == "bt":
-        cells, rankings, counts, clusters = comparisons_of(modality, category)
+        if state is not None:  # the incremental cells: cost independent of the number of votes
+            from ratings.boardcells import board_fit_input
+
+            cells, rankings, counts, clusters = board_fit_input(state, settings.RATINGS_CLUSTER_VOTERS)
+        else:
+            cells, rankings, counts, clusters = comparisons_of(modality, category)
         return fit_bt_board(cells, rankings, clusters, params, counts), counts
     records = export_records(modality, category, style=method == "style")
     counts = votes_per_model(records)
@@ -111,10 +116,13 @@ def _plots(lb) -> dict[str, Any]:
 def leaderboard_recompute(*, modality: str, category: str = "overall", method: str = "bt") -> LeaderboardSnapshot | None:
     """Fit the leaderboard on its counted votes and store the result as a new snapshot, unless
     the latest snapshot already has exactly these votes and parameters (a retry, or no change)."""
+    from ratings.boardcells import board_update, fingerprint_of
+
     started = time.monotonic()
     params = method_params(method)
     phash = _params_hash(params)
-    fp = fingerprint(counted_votes(modality, category))
+    state = board_update(modality=modality, category=category)  # incremental: only what came since
+    fp = fingerprint_of(state)
     if fp.count == 0:
         return None
     key = {"modality": modality, "category": category, "method": method, "params_hash": phash}
@@ -122,7 +130,7 @@ def leaderboard_recompute(*, modality: str, category: str = "overall", method: s
     if latest is not None and latest.vote_hash == fp.hash:
         return latest  # nothing changed since (or a retried task already wrote it)
     try:
-        lb, counts = _fit(modality, category, method, params)
+        lb, counts = _fit(modality, category, method, params, state)
     except RatingDataError as e:  # one model, no comparisons yet, ...: nothing to publish
         log.info("leaderboard %s/%s/%s not fitted: %s", modality, category, method, e)
         return None

@@ -65,6 +65,12 @@ def replicas(
         to_flat = Scatter(flat, p_cells * 3)
         coef = clusters.w[:, None]
         n_cl = clusters.n_clusters
+        if clusters.partial:  # the other votes are redrawn per cell, as without clusters
+            lw, ln, _ = clusters.light(cells)
+            lnz = np.flatnonzero(ln.ravel() > 0)
+            light_coef = (lw.ravel()[lnz] / ln.ravel()[lnz])[:, None]
+            light_to_flat = Scatter(lnz, p_cells * 3)
+            light_sampler = PoissonSampler(ln.ravel()[lnz])
         rank_cl = [clusters.rank_cluster[k] for k in rankings.groups]
         per = max(len(flat), 1) + sum(items.size for items, _ in groups) + n_cl // 4
     size = int(max(8, min(rounds, _BLOCK // per)))
@@ -80,6 +86,8 @@ def replicas(
         else:
             mult = rng.poisson(1.0, size=(n_cl, r_)).astype(np.float64)
             w3 = to_flat(mult[clusters.cluster] * coef).reshape(p_cells, 3, r_)
+            if clusters.partial:
+                w3 += light_to_flat(light_sampler.draw(rng, r_) * light_coef).reshape(p_cells, 3, r_)
             gw = [w[:, None] * mult[c] for (_, w), c in zip(groups, rank_cl)]
         theta = _chord(obj, h0_inv, theta_hat, w3, gw, batched)
         return theta.T

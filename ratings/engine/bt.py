@@ -271,8 +271,8 @@ def fit_bt(
     if cells.total.sum() <= 0 and not rankings:
         raise RatingDataError("no votes with positive weight")
     notes: list[str] = []
-    if clusters is not None and clusters.n_clusters < MIN_CLUSTERS:
-        notes.append(f"only {clusters.n_clusters} voters: too few to cluster the intervals by voter "
+    if clusters is not None and clusters.units(cells) < MIN_CLUSTERS:
+        notes.append(f"only {clusters.units(cells):g} voters: too few to cluster the intervals by voter "
                      f"(at least {MIN_CLUSTERS} needed); votes are treated as independent")
         clusters = None
     if position_bias and not np.any(cells.pos > 0):
@@ -295,7 +295,7 @@ def fit_bt(
 
         model_votes = pair_statistics(cells, rankings)[2]
     model_votes = np.asarray(model_votes, dtype=np.float64)
-    units = clusters.per_model(cells.m, rankings) if clusters is not None else model_votes
+    units = clusters.per_model(cells.m, rankings, cells) if clusters is not None else model_votes
     factor = small_sample_factor(units, level) if small_sample else np.ones(cells.m)
     lower = upper = None
     samples = cov = None

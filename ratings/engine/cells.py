@@ -291,6 +291,34 @@ class Clusters:
     outcome: np.ndarray  # (K,) 0 i won, 1 j won, 2 tie
     w: np.ndarray  # (K,) weight sum
     rank_cluster: dict[int, np.ndarray] = field(default_factory=dict)
+    n: np.ndarray | None = None  # (K,) vote counts (default: one vote per unit of weight)
+    w2: np.ndarray | None = None  # (K,) sums of squared weights (default: w²/n)
+    # partial: the rows cover only some pairwise votes (e.g. the heaviest voters'); the cells' other
+    # votes are independent of each other and of these. Rankings rows are always all in rank_cluster.
+    partial: bool = False
+
+    def __post_init__(self) -> None:
+        if self.n is None:
+            self.n = self.w.copy()
+        if self.w2 is None:
+            self.w2 = self.w * self.w / np.maximum(self.n, 1.0)
+
+    def light(self, cells: PairCells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(w, n, w2) of the cells' votes outside the clusters: (P, 3) each (all zero unless partial)."""
+        if not self.partial:
+            z = np.zeros_like(cells.w)
+            return z, z.copy(), z.copy()
+        r = self.cell_index(cells)
+        out = []
+        for total, part in ((cells.w, self.w), (cells.n, self.n), (cells.w2, self.w2)):
+            x = total.copy()
+            np.add.at(x, (r, self.outcome), -part)
+            out.append(np.maximum(x, 0.0))
+        return tuple(out)
+
+    def units(self, cells: PairCells) -> float:
+        """Independent units: the clusters, plus (when partial) the votes outside them."""
+        return self.n_clusters + (float(self.light(cells)[1].sum()) if self.partial else 0.0)
 
     @property
     def n_clusters(self) -> int:
@@ -298,7 +326,7 @@ class Clusters:
         return int(max((int(p.max()) for p in parts if len(p)), default=-1)) + 1
 
     @classmethod
-    def from_rows(cls, cluster, i, j, pos, outcome, w, rank_cluster=None) -> Clusters:
+    def from_rows(cls, cluster, i, j, pos, outcome, w, rank_cluster=None, n=None, w2=None, partial=False) -> Clusters:
         """Rows with duplicates summed (one row per cluster and cell outcome), clusters numbered 0..G-1."""
         cluster, i, j = (np.asarray(x, dtype=np.int64) for x in (cluster, i, j))
         rank_cluster = {k: np.asarray(c, dtype=np.int64) for k, c in (rank_cluster or {}).items()}
@@ -315,12 +343,14 @@ class Clusters:
         key = ((cluster * m + i) * m + j) * 6 + (pos > 0) * 3 + outcome
         uniq, inv = np.unique(key, return_inverse=True)
         ws = np.bincount(inv, w, len(uniq))
+        ns = np.bincount(inv, w if n is None else np.asarray(n, dtype=np.float64), len(uniq))
+        w2s = np.bincount(inv, w * w if w2 is None else np.asarray(w2, dtype=np.float64), len(uniq))
         o = uniq % 3
         rest = uniq // 3
         p = (rest % 2).astype(np.float64)
         rest //= 2
         return cls(cluster=rest // (m * m), i=(rest // m) % m, j=rest % m, pos=p, outcome=o, w=ws,
-                   rank_cluster=dict(rank_cluster or {}))
+                   rank_cluster=dict(rank_cluster or {}), n=ns, w2=w2s, partial=partial)
 
     def cell_index(self, cells: PairCells) -> np.ndarray:
         """Row of ``cells`` each cluster row belongs to."""
@@ -333,15 +363,21 @@ class Clusters:
             raise RatingDataError("cluster rows name a pair the cells do not hold")
         return order[at]
 
-    def per_model(self, m: int, rankings: Rankings) -> np.ndarray:
-        """Number of distinct clusters each model appears in (its independent units of evidence)."""
+    def per_model(self, m: int, rankings: Rankings, cells: PairCells | None = None) -> np.ndarray:
+        """Independent units of evidence per model: the distinct clusters it appears in (plus, when
+        partial, its votes outside the clusters)."""
+        extra = np.zeros(m)
+        if self.partial and cells is not None:
+            _, n_light, _ = self.light(cells)
+            per_cell = n_light.sum(axis=1)
+            extra = np.bincount(cells.i, per_cell, m) + np.bincount(cells.j, per_cell, m)
         cl = [self.cluster, self.cluster]
         md = [self.i, self.j]
         for k, c in self.rank_cluster.items():
             cl.append(np.repeat(c, k))
             md.append(rankings.groups[k][0].ravel())
         keys = np.unique(np.concatenate(cl) * m + np.concatenate(md))
-        return np.bincount(keys % m, minlength=m).astype(np.float64)
+        return np.bincount(keys % m, minlength=m).astype(np.float64) + extra
 
 
 def clusters_of(votes: Votes, rankings_order: dict[int, np.ndarray] | None = None, oriented: bool = False) -> Clusters | None:
@@ -385,6 +421,7 @@ def clusters_of(votes: Votes, rankings_order: dict[int, np.ndarray] | None = Non
                 pl_, ph = places[lo], places[hi]
                 cl.append([kc[v]]), ii.append([items[lo]]), jj.append([items[hi]]), pp.append([0.0])
                 oo.append([TIE if pl_ == ph else (A_WINS if pl_ < ph else B_WINS)]), ww.append([kw_w[v] * 2.0 / k])
+    w = np.concatenate(ww).astype(np.float64)
     return Clusters.from_rows(np.concatenate(cl), np.concatenate(ii), np.concatenate(jj), np.concatenate(pp),
-                              np.concatenate(oo), np.concatenate(ww),
-                              {k: np.array(c, dtype=np.int64) for k, c in rank_cluster.items()})
+                              np.concatenate(oo), w, {k: np.array(c, dtype=np.int64) for k, c in rank_cluster.items()},
+                              n=np.ones(len(w)), w2=w * w)  # one vote (or one broken pair) per row, as the cells count

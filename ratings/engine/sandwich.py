@@ -70,4 +70,11 @@ def _clustered_meat(obj: Objective, cells: PairCells, rankings: Rankings, p: np.
     u = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                           shape=(clusters.n_clusters, dim))
     g = clusters.n_clusters
-    return np.asarray((u.T @ u).todense()) * (g / max(g - 1, 1))  # CR1: G/(G-1)
+    meat = np.asarray((u.T @ u).todense()) * (g / max(g - 1, 1))  # CR1: G/(G-1)
+    if clusters.partial:  # the other votes: independent, as without clusters
+        _, _, w2 = clusters.light(cells)
+        dd = (w2 * sd * sd).sum(axis=1)
+        dl = None if sl is None else (w2 * sd * sl).sum(axis=1)
+        lls = None if sl is None else (w2 * sl * sl).sum(axis=1)
+        meat += obj.assemble(dd, dl, lls)
+    return meat

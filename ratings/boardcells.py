@@ -1,0 +1,283 @@
+"""Incremental cells of a leaderboard, kept inside the recompute pipeline (never in the vote's
+request): a recompute costs the same at 10M votes as at 10k.
+
+Each board (modality, category) keeps
+- ``BoardCell``: its counted pairwise votes summed per (model shown first, model shown second,
+  outcome): weight, count and squared weight, all a Bradley-Terry fit with position bias needs;
+- ``BoardVoter``: counted pairwise votes per voter (the heaviest voters' votes are clustered);
+- in ``BoardCells``: the fingerprint of its counted votes (count, XOR and sum of 64-bit hashes of
+  (id, weight)), and two watermarks: the votes and the exclusion decisions absorbed so far.
+
+An update absorbs what came since:
+1. exclusion decisions (arena.ExclusionDecision, append-only) after the last one seen: each flips
+   one already-absorbed vote in or out (undo flips it back);
+2. votes after the last id seen, each counted as it is now, except that decisions not yet absorbed
+   are undone in the same statement (a vote's original state XOR the parity of its unabsorbed
+   decisions), so that a decision committing while we read is absorbed exactly once, next time.
+Ids are handed out before commit, so a vote (or decision) with a lower id can commit after a higher
+one: ids missing at a scan are kept as gaps and looked for again; a gap older than
+RATINGS_GAP_TTL_S is a rolled-back transaction and dropped.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Case, Count, F, FilteredRelation, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce, Mod
+
+from arena.models import Battle, ExclusionDecision, Vote
+from ratings.models import BoardCell, BoardCells, BoardVoter
+from ratings.votesource import Fingerprint, category_filter
+
+_MASK = (1 << 64) - 1
+
+
+def _board_votes(modality: str, category: str) -> QuerySet[Vote]:
+    """Every vote of the board whatever its `counted` (weight > 0: a zero weight never counts)."""
+    q, _ = category_filter(category)
+    return Vote.objects.filter(q, modality=modality, weight__gt=0)
+
+
+def _outcome(category: str):
+    _, criterion = category_filter(category)
+    return KT(f"criteria__{criterion}") if criterion else F("outcome")
+
+
+def _missing(model, lo: int, hi: int) -> list[int]:
+    """Ids in (lo, hi] not (yet) in the table: in-flight or rolled-back transactions."""
+    if hi <= lo:
+        return []
+    n = model.objects.filter(id__gt=lo, id__lte=hi).count()
+    if n == hi - lo:
+        return []
+    have = set(model.objects.filter(id__gt=lo, id__lte=hi).values_list("id", flat=True).iterator(chunk_size=100_000))
+    return [k for k in range(lo + 1, hi + 1) if k not in have]
+
+
+def _scan(model, last: int, gaps: list[list[float]], now: float, field: str = "id") -> tuple[Q, None, int, list[list[float]]]:
+    """(Q of the new ids to absorb on ``field``, -, new watermark, new gaps)."""
+    hi = model.objects.aggregate(m=Max("id"))["m"] or 0
+    hi = max(hi, last)
+    old = {int(k): t for k, t in gaps}
+    found_old = set(model.objects.filter(id__in=list(old)).values_list("id", flat=True)) if old else set()
+    missing = _missing(model, last, hi)
+    ttl = settings.RATINGS_GAP_TTL_S
+    new_gaps = [[k, t] for k, t in old.items() if k not in found_old and now - t < ttl] + [[k, now] for k in missing]
+    fresh = Q(**{f"{field}__gt": last, f"{field}__lte": hi})
+    if missing:
+        fresh &= ~Q(**{f"{field}__in": missing})
+    if found_old:
+        fresh |= Q(**{f"{field}__in": sorted(found_old)})
+    return fresh, None, hi, new_gaps
+
+
+def _vote_hash(vid: int, weight: float) -> int:
+    return int.from_bytes(hashlib.blake2b(f"{vid}:{weight!r}".encode(), digest_size=8).digest(), "big", signed=True)
+
+
+@dataclass
+class _Delta:
+    count: int = 0
+    xor: int = 0
+    total: int = 0
+
+
+def _fingerprint_delta(qs: QuerySet, sign_field: str | None = None) -> _Delta:
+    """Count, XOR and sum of the hashes of the votes in ``qs`` (with a ±1 sign per row if given)."""
+    d = _Delta()
+    rows = qs.values_list("id", "weight", *( [sign_field] if sign_field else [])).order_by()
+    for row in rows.iterator(chunk_size=100_000):
+        h = _vote_hash(row[0], row[1])
+        s = int(row[2]) if sign_field else 1
+        d.count += s
+        d.xor ^= h
+        d.total += s * h
+    return d
+
+
+def _upsert_cells(board_id: int, grouped: QuerySet) -> None:
+    """Add grouped (model_a_id, model_b_id, o, w, n, w2) rows into BoardCell."""
+    sql, params = grouped.query.sql_with_params()
+    table = BoardCell._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {table} (board_id, model_a_id, model_b_id, outcome, w, n, w2)"
+            f" SELECT %s, g.model_a_id, g.model_b_id, g.o, g.w, g.n, g.w2 FROM ({sql}) g WHERE true"
+            f" ON CONFLICT (board_id, model_a_id, model_b_id, outcome) DO UPDATE SET"
+            f" w = {table}.w + excluded.w, n = {table}.n + excluded.n, w2 = {table}.w2 + excluded.w2",
+            [board_id, *params],
+        )
+
+
+def _upsert_voters(board_id: int, grouped: QuerySet) -> None:
+    sql, params = grouped.query.sql_with_params()
+    table = BoardVoter._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {table} (board_id, voter_id, votes) SELECT %s, g.voter_id, g.n FROM ({sql}) g WHERE true"
+            f" ON CONFLICT (board_id, voter_id) DO UPDATE SET votes = {table}.votes + excluded.votes",
+            [board_id, *params],
+        )
+
+
+def board_update(*, modality: str, category: str) -> BoardCells:
+    """Absorb the votes and exclusion decisions that came since the last update; returns the state."""
+    now = time.time()
+    with transaction.atomic():
+        BoardCells.objects.get_or_create(modality=modality, category=category)
+        state = BoardCells.objects.select_for_update().get(modality=modality, category=category)
+        base = _board_votes(modality, category)
+        o = _outcome(category)
+
+        # 1. Decisions after the last one seen, on votes absorbed before: each flips one vote.
+        d_fresh, _, d_hi, d_gaps = _scan(ExclusionDecision, state.last_decision_id, state.decision_gaps, now,
+                                         field="decisions__id")
+        v_before = _absorbed(state)
+        flipped = (base.filter(v_before)
+                   .annotate(nd=FilteredRelation("decisions", condition=d_fresh))
+                   .filter(nd__isnull=False)
+                   .annotate(sign=Case(When(nd__counted=True, then=Value(1)), default=Value(-1), output_field=IntegerField())))
+        pair_flips = flipped.filter(mode=Battle.MODE_PAIRWISE).annotate(o=o)
+        _upsert_cells(state.pk, pair_flips.values("model_a_id", "model_b_id", "o").annotate(
+            w=Sum(F("weight") * F("sign")), n=Sum("sign"), w2=Sum(F("weight") * F("weight") * F("sign"))).order_by())
+        _upsert_voters(state.pk, pair_flips.values("voter_id").annotate(n=Sum("sign")).order_by())
+        delta = _fingerprint_delta(flipped, "sign")
+
+        # 2. Votes after the last id seen, as they are now minus decisions not absorbed yet.
+        v_fresh, _, v_hi, v_gaps = _scan(Vote, state.last_vote_id, state.vote_gaps, now)
+        pending = Q(id__gt=d_hi)
+        if d_gaps:
+            pending |= Q(id__in=[k for k, _ in d_gaps])
+        unabsorbed = (ExclusionDecision.objects.filter(pending, vote_id=OuterRef("pk")).order_by()
+                      .values("vote_id").annotate(c=Count("id")).values("c")[:1])
+        fresh = (base.filter(v_fresh)
+                 .annotate(odd=Mod(Coalesce(Subquery(unabsorbed, output_field=IntegerField()), Value(0)), Value(2)))
+                 .filter(Q(counted=True, odd=0) | Q(counted=False, odd=1)))
+        pairs = fresh.filter(mode=Battle.MODE_PAIRWISE).annotate(o=o)
+        _upsert_cells(state.pk, pairs.values("model_a_id", "model_b_id", "o").annotate(
+            w=Sum("weight"), n=Count("id"), w2=Sum(F("weight") * F("weight"))).order_by())
+        _upsert_voters(state.pk, pairs.values("voter_id").annotate(n=Count("id")).order_by())
+        add = _fingerprint_delta(fresh)
+
+        state.vote_count += delta.count + add.count
+        state.hash_xor = _signed(state.hash_xor ^ delta.xor ^ add.xor)
+        state.hash_sum = str(int(state.hash_sum) + delta.total + add.total)
+        state.last_vote_id, state.vote_gaps = v_hi, v_gaps
+        state.last_decision_id, state.decision_gaps = d_hi, d_gaps
+        state.save()
+    return state
+
+
+def _absorbed(state: BoardCells) -> Q:
+    q = Q(id__lte=state.last_vote_id)
+    if state.vote_gaps:
+        q &= ~Q(id__in=[k for k, _ in state.vote_gaps])
+    return q
+
+
+def _signed(x: int) -> int:
+    x &= _MASK
+    return x - (1 << 64) if x >= 1 << 63 else x
+
+
+def fingerprint_of(state: BoardCells) -> Fingerprint:
+    """The board's vote-set fingerprint from the incremental state (no scan of the votes)."""
+    q, _ = category_filter(state.category)
+    top = (Vote.objects.filter(q, modality=state.modality, counted=True, weight__gt=0)
+           .order_by("-id").values_list("id", flat=True).first()) or 0
+    digest = hashlib.sha1(f"{state.vote_count}:{state.hash_xor}:{state.hash_sum}".encode()).hexdigest()
+    return Fingerprint(count=state.vote_count, max_id=top, hash=digest)
+
+
+def fingerprint_full(*, modality: str, category: str) -> Fingerprint:
+    """The same fingerprint by a full scan of the counted votes (for checks and tests)."""
+    q, _ = category_filter(category)
+    d = _fingerprint_delta(Vote.objects.filter(q, modality=modality, counted=True, weight__gt=0))
+    state = BoardCells(modality=modality, category=category, vote_count=d.count, hash_xor=_signed(d.xor),
+                       hash_sum=str(d.total))
+    return fingerprint_of(state)
+
+
+def pair_rows_from_cells(state: BoardCells, heavy: int) -> tuple[list, list]:
+    """(cell rows, heavy-voter rows) for the fit. Cell rows: (model_a, model_b, outcome, w, n, w2);
+    heavy-voter rows: (voter, model_a, model_b, outcome, w, n, w2) of the ``heavy`` voters with the
+    most counted votes in the board (at least 2 each), read from the votes themselves."""
+    from arena.models import Competitor
+
+    slug = dict(Competitor.objects.values_list("pk", "slug"))
+    cells = [(slug[a], slug[b], o, w, n, w2) for a, b, o, w, n, w2 in
+             BoardCell.objects.filter(board=state, n__gt=0.5).values_list("model_a_id", "model_b_id", "outcome", "w", "n", "w2")]
+    voters = list(BoardVoter.objects.filter(board=state, votes__gte=2).order_by("-votes", "voter_id")
+                  .values_list("voter_id", flat=True)[:heavy])
+    rows = []
+    if voters:
+        q, _ = category_filter(state.category)
+        qs = (Vote.objects.filter(q, modality=state.modality, counted=True, weight__gt=0, mode=Battle.MODE_PAIRWISE,
+                                  voter_id__in=voters).annotate(o=_outcome(state.category))
+              .values("voter_id", "model_a_id", "model_b_id", "o")
+              .annotate(w=Sum("weight"), n=Count("id"), w2=Sum(F("weight") * F("weight"))).order_by())
+        rows = [(r["voter_id"], slug[r["model_a_id"]], slug[r["model_b_id"]], r["o"], r["w"], r["n"], r["w2"]) for r in qs]
+    return cells, rows
+
+
+def board_fit_input(state: BoardCells, heavy: int):
+    """(cells, rankings, votes per model, clusters) of a board for the published fit: pairwise votes
+    from the incremental cells, the ``heavy`` heaviest voters' votes clustered by voter (the others
+    independent), K-wise votes read per vote (each a cluster with its voter's other votes)."""
+    import numpy as np
+
+    from ratings.engine import PairCells, Rankings
+    from ratings.engine.cells import Clusters, clusters_of, comparisons
+    from ratings.engine.votes import WINNER_CODES, Votes
+    from ratings.votesource import OUTCOME_TO_WINNER, kwise_rows
+
+    cell_rows, heavy_rows = pair_rows_from_cells(state, heavy)
+    kwise = kwise_rows(state.modality, state.category)
+    counts: dict[str, float] = {}
+    for a, b, _o, _w, n, _w2 in cell_rows:
+        counts[a] = counts.get(a, 0) + n
+        counts[b] = counts.get(b, 0) + n
+    for r in kwise:
+        for m in r[1]:
+            counts[m] = counts.get(m, 0) + 1
+    models = sorted(counts)
+    cells = PairCells.from_counts(
+        model_a=[r[0] for r in cell_rows], model_b=[r[1] for r in cell_rows],
+        outcome=[OUTCOME_TO_WINNER.get(r[2], r[2]) for r in cell_rows], weight=[r[3] for r in cell_rows],
+        count=[r[4] for r in cell_rows], weight_sq=[r[5] for r in cell_rows], models=models, oriented=True)
+    index = {m: k for k, m in enumerate(models)}
+    voters: dict[int, int] = {}
+    rankings = Rankings()
+    kw_clusters = None
+    if kwise:
+        empty = np.zeros(0, dtype=np.int64)
+        kv = Votes(models=models, a=empty.astype(np.int32), b=empty.astype(np.int32), outcome=np.zeros(0, np.int8),
+                   kw_items=[np.array([index[m] for m in r[1]], dtype=np.int64) for r in kwise],
+                   kw_places=[np.array(r[2], dtype=np.int64) for r in kwise],
+                   kw_weight=np.array([r[3] for r in kwise], dtype=np.float64), kw_seq=np.arange(len(kwise)),
+                   voter=empty, kw_voter=np.array([voters.setdefault(r[4], len(voters)) for r in kwise], dtype=np.int64))
+        kw_cells, rankings = comparisons(kv)
+        cells = cells.merged(kw_cells)
+        kw_clusters = clusters_of(kv)
+    parts = []
+    if heavy_rows:
+        w = np.array([r[4] for r in heavy_rows], dtype=np.float64)
+        parts.append((np.array([voters.setdefault(r[0], len(voters)) for r in heavy_rows], dtype=np.int64),
+                      np.array([index[r[1]] for r in heavy_rows], dtype=np.int64),
+                      np.array([index[r[2]] for r in heavy_rows], dtype=np.int64), np.ones(len(heavy_rows)),
+                      np.array([WINNER_CODES[OUTCOME_TO_WINNER.get(r[3], r[3])] for r in heavy_rows], dtype=np.int64), w,
+                      np.array([r[5] for r in heavy_rows], dtype=np.float64), np.array([r[6] for r in heavy_rows], dtype=np.float64)))
+    if kw_clusters is not None:
+        parts.append((kw_clusters.cluster, kw_clusters.i, kw_clusters.j, kw_clusters.pos, kw_clusters.outcome,
+                      kw_clusters.w, kw_clusters.n, kw_clusters.w2))
+    clusters = None
+    if parts:
+        cols = [np.concatenate([p[k] for p in parts]) for k in range(8)]
+        clusters = Clusters.from_rows(*cols[:6], rank_cluster=kw_clusters.rank_cluster if kw_clusters is not None else {},
+                                      n=cols[6], w2=cols[7], partial=True)
+    return cells, rankings, {m: int(round(c)) for m, c in counts.items()}, clusters

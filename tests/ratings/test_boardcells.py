@@ -1,0 +1,101 @@
+"""The incremental cells of a leaderboard equal a full scan of its counted votes, whatever came in
+between: new votes, exclusions, undo, decisions on votes not yet absorbed, votes committed out of
+id order."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.db.models import Count, F, Sum
+
+from arena.models import Battle, Slot, Vote
+from arena.services.exclusions import votes_count_again, votes_exclude
+from ratings.boardcells import board_fit_input, board_update, fingerprint_full, fingerprint_of
+from ratings.models import BoardCell, BoardVoter
+from ratings.services import fit_bt_board, method_params
+from ratings.votesource import comparisons_of
+
+pytestmark = pytest.mark.django_db
+
+
+def _full_scan(category: str = "overall") -> tuple[dict, dict]:
+    from django.db.models.fields.json import KT
+
+    from ratings.votesource import category_filter
+
+    q, criterion = category_filter(category)
+    qs = Vote.objects.filter(q, modality="text", counted=True, weight__gt=0, mode="pairwise")
+    qs = qs.annotate(o=KT(f"criteria__{criterion}") if criterion else F("outcome"))
+    cells = {(r["model_a_id"], r["model_b_id"], r["o"]): (round(r["w"], 9), r["n"]) for r in
+             qs.values("model_a_id", "model_b_id", "o").annotate(w=Sum("weight"), n=Count("id")).order_by()}
+    voters = {r["voter_id"]: r["n"] for r in qs.values("voter_id").annotate(n=Count("id")).order_by()}
+    return cells, voters
+
+
+def _assert_equal_to_full_scan(category: str = "overall") -> None:
+    state = board_update(modality="text", category=category)
+    cells, voters = _full_scan(category)
+    kept = {(c.model_a_id, c.model_b_id, c.outcome): (round(c.w, 9), round(c.n)) for c in
+            BoardCell.objects.filter(board=state) if c.n > 0.5}
+    assert kept == cells
+    assert {v.voter_id: v.votes for v in BoardVoter.objects.filter(board=state) if v.votes} == voters
+    assert fingerprint_of(state) == fingerprint_full(modality="text", category=category)
+
+
+def _more_votes(n: int, ids: list[int] | None = None) -> list[Vote]:
+    """n more pairwise votes like the seeded ones (explicit ids when given)."""
+    rng = np.random.default_rng(len(Vote.objects.all()))
+    template = Vote.objects.filter(mode="pairwise").select_related("battle").first()
+    comps = list({v.model_a for v in Vote.objects.filter(mode="pairwise").select_related("model_a")[:50]})
+    out = []
+    for k in range(n):
+        a, b = rng.choice(len(comps), 2, replace=False)
+        battle = Battle.objects.create(mode="pairwise", k=2, modality="text", voter=template.voter, prompt=template.battle.prompt,
+                                       status="voted")
+        Slot.objects.bulk_create([Slot(battle=battle, position=0, competitor=comps[a]), Slot(battle=battle, position=1, competitor=comps[b])])
+        outcome = str(rng.choice(["a", "b", "tie"]))
+        extra = {"id": ids[k]} if ids else {}
+        out.append(Vote.objects.create(battle=battle, voter=template.voter, outcome=outcome, ranking=[1, 2], mode="pairwise",
+                                       model_a=comps[a], model_b=comps[b], modality="text", category="general",
+                                       language="en", n_turns=1, **extra))
+    return out
+
+
+def test_cells_follow_votes_exclusions_and_undo(seeded):
+    _assert_equal_to_full_scan()
+    ids = list(Vote.objects.filter(mode="pairwise").order_by("pk").values_list("pk", flat=True))
+    votes_exclude(votes=ids[:25], reason="fraud:test", detail="planted", by_kind="detector", by="test")
+    _assert_equal_to_full_scan()
+    _more_votes(12)
+    votes_count_again(votes=ids[:10], by_kind="staff", by="tester")  # undo part of it
+    _assert_equal_to_full_scan()
+    # Excluded and counted again before any update ever saw them, and one excluded twice over.
+    fresh = _more_votes(5)
+    votes_exclude(votes=[v.pk for v in fresh], reason="fraud:test", detail="", by_kind="detector", by="test")
+    votes_count_again(votes=[fresh[0].pk], by_kind="staff", by="tester")
+    votes_exclude(votes=[fresh[0].pk], reason="fraud:again", detail="", by_kind="detector", by="test")
+    _assert_equal_to_full_scan()
+    _assert_equal_to_full_scan("language:fr")
+    _assert_equal_to_full_scan("criterion:style")
+
+
+def test_a_vote_committed_after_a_higher_id_is_absorbed_once(seeded):
+    top = Vote.objects.order_by("-pk").first().pk
+    _more_votes(1, ids=[top + 2])  # id top+1 is still "in flight"
+    _assert_equal_to_full_scan()
+    _more_votes(1, ids=[top + 1])  # ... and commits now
+    _assert_equal_to_full_scan()
+    _assert_equal_to_full_scan()  # nothing new: nothing changes
+
+
+def test_the_fit_from_incremental_cells_equals_the_fit_from_a_full_scan(seeded):
+    votes_exclude(votes=list(Vote.objects.order_by("pk").values_list("pk", flat=True)[:30]), reason="fraud:test",
+                  detail="", by_kind="detector", by="test")
+    state = board_update(modality="text", category="overall")
+    params = method_params("bt")
+    inc = fit_bt_board(*board_fit_input(state, heavy=2000)[:2], board_fit_input(state, 2000)[3], params,
+                       board_fit_input(state, 2000)[2])
+    cells, rankings, counts, clusters = comparisons_of("text", "overall")
+    full = fit_bt_board(cells, rankings, clusters, params, counts)
+    assert inc.models == full.models
+    for attr in ("rating", "lower", "upper"):
+        np.testing.assert_allclose(getattr(inc, attr), getattr(full, attr), atol=1e-6)
