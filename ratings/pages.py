@@ -18,17 +18,29 @@ from django.views.decorators.http import require_GET
 from arena.models import MODALITY_CHOICES, Battle, Competitor, Slot
 from ratings.dashboard import staff_dashboard  # noqa: F401  (ratings/urls.py routes pages.staff_dashboard)
 from ratings.selectors import categories_available, leaderboard_latest, methods_available, snapshot_json
-from ratings.services import METHODS
+from ratings.services import METHODS, live_methods
 from ratings.votesource import UnknownCategory, category_filter
 
 METHOD_LABELS = {"bt": "Bradley-Terry", "elo": "Online Elo", "bayes": "Bayesian (μ−3σ)", "style": "Style-controlled BT"}
 METHOD_HELP = {
-    "bt": "Bradley-Terry model fitted on every counted vote (ties count half), 95% bootstrap intervals.",
+    "bt": ("Bradley-Terry model fitted on every counted vote (ties count half), with the advantage of the model "
+           "shown first as its own parameter; 95% intervals clustered by voter."),
     "elo": "Online Elo (K=4) over the votes in order; depends on vote order, shown for comparison.",
-    "bayes": "K-Sort Arena's Bayesian score: the conservative rating μ − 3σ; the interval is μ ± 3σ.",
+    "bayes": "K-Sort Arena's Bayesian score: the conservative rating μ − 3σ; the band is μ ± 3σ (not a 95% CI).",
     "style": "Bradley-Terry with style covariates (length, headers, lists, bold) held fixed.",
 }
 EXPOSURE_DAYS = 7
+# Why a method is not recomputed as votes arrive (RATINGS_LIVE_METHODS), in words for the page.
+NOT_LIVE = {
+    "elo": "Online Elo replays every vote in order, a hundred times over for its interval (about 35 s of computing per "
+           "million votes), so it is not recomputed as votes arrive; Bradley-Terry is the published rating, as on "
+           "Chatbot Arena, which dropped online Elo for it.",
+    "bayes": "The Bayesian rating replays every vote one by one (about 30 s per million votes), so this leaderboard "
+             "is not recomputed as votes arrive; the live Bayesian state is at /api/leaderboard/?method=bayes&live=1.",
+    "style": "Style control needs every vote's style features read one by one (tens of seconds per million votes), so "
+             "it is not recomputed as votes arrive.",
+}
+INTERVAL_SHORT = {"bayes": "μ ± 3σ"}
 
 
 def category_label(category: str) -> str:
@@ -61,7 +73,18 @@ def _num(x: float, d: int) -> str:
 
 def rank_text(row: dict[str, Any]) -> str:
     lo, hi = row.get("rank"), row.get("rank_upper")
+    if lo is None:
+        return "—"  # provisional: not ranked
     return f"{lo}" if hi is None or hi == lo else f"{lo}–{hi}"
+
+
+def position_bias_text(data: dict[str, Any] | None) -> str:
+    pb = (data or {}).get("position_bias")
+    if not pb:
+        return ""
+    span = f" (95% CI {pb['lower']:+.0f} to {pb['upper']:+.0f})" if pb.get("lower") is not None else ""
+    return (f"Position bias: the model shown first wins {pb['first_wins'] * 100:.1f}% of even match-ups "
+            f"({pb['points']:+.0f} rating points{span}); it is estimated separately and kept out of the ratings.")
 
 
 def ci_text(row: dict[str, Any], d: int) -> str:
@@ -83,6 +106,7 @@ def table_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             "ci_text": ci_text(r, d),
             "win_rate_text": "—" if wr is None else f"{wr * 100:.0f}%",
             "votes_text": f"{r.get('votes') or 0:g}",
+            "tier_text": f"{r['tier']}" if r.get("tier") else "",
         })
     return out
 
@@ -192,7 +216,9 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
 
     snap = None if errors else leaderboard_latest(modality=modality, category=category, method=method)
     data = snapshot_json(snap, plots=True) if snap is not None else None
-    rows = table_rows(data) if data else []
+    all_rows = table_rows(data) if data else []
+    rows = [r for r in all_rows if not r.get("provisional")]
+    provisional = [r for r in all_rows if r.get("provisional")]
     cats = categories_available(modality=modality)
     if category not in cats:
         cats.append(category)
@@ -213,8 +239,14 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
                           for m in sorted(have) if m != method],
         "snap": snap,
         "data": data,
-        "rows": rows,
+        "rows": all_rows,
         "parts": table_parts(rows),
+        "provisional": provisional,
+        "interval_label": (data or {}).get("interval") or "95% CI",
+        "interval_short": INTERVAL_SHORT.get(method, "95% CI"),
+        "position_bias": position_bias_text(data),
+        "tiers": bool((data or {}).get("tiers")),
+        "not_live": NOT_LIVE.get(method, "") if method not in live_methods() else "",
         "several_parts": any(r.get("part") for r in rows),
         "style_effects": style_effects(data) if data else [],
         "preliminary_votes": settings.RATINGS_PRELIMINARY_VOTES,
@@ -222,6 +254,7 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
             "modality": modality, "category": category, "method": method,
             "api": reverse("ratings:api-leaderboard"), "history": reverse("ratings:api-history"),
             "ws": f"/ws/leaderboard/{modality}/", "preliminary": settings.RATINGS_PRELIMINARY_VOTES,
+            "interval_short": INTERVAL_SHORT.get(method, "95% CI"),
         },
         "exposure": exposure(modality),
         "exposure_url": reverse("ratings:api-exposure") + f"?modality={modality}",

@@ -43,7 +43,7 @@ def snapshot_json(snap: LeaderboardSnapshot, *, plots: bool = False) -> dict[str
         "models": [{**r, "preliminary": (r.get("votes") or 0) < floor} for r in snap.rows],
         "notes": (snap.extra or {}).get("notes", []),
     }
-    for k in ("parts", "style_coefficients", "style_coefficient_intervals"):
+    for k in ("parts", "style_coefficients", "style_coefficient_intervals", "interval", "position_bias", "tiers"):
         if k in (snap.extra or {}):
             out[k] = snap.extra[k]
     if plots:

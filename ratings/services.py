@@ -236,11 +236,22 @@ def leaderboards_for(*, modality: str, category: str, language: str, n_turns: in
 
 
 def leaderboards_known(modality: str) -> list[tuple[str, str]]:
-    """Every leaderboard the counted votes of a modality feed (for the beat safety net)."""
+    """Every leaderboard the counted votes of a modality feed (for the beat safety net and
+    recounts): the boards that have incremental cells or snapshots; a scan of the votes only while
+    there are none yet (a scan costs seconds at 10M votes)."""
     from arena.models import Vote
+    from ratings.models import BoardCells
 
-    qs = Vote.objects.filter(counted=True, modality=modality)
+    cats = set(BoardCells.objects.filter(modality=modality).values_list("category", flat=True))
+    cats |= set(LeaderboardSnapshot.objects.filter(modality=modality).values_list("category", flat=True).distinct())
     seen: set[tuple[str, str]] = set()
+    if cats:
+        for cat in cats:
+            seen.update((cat, m) for m in METHODS if cat == "overall" and (m != "style" or modality == "text"))
+            if cat != "overall":
+                seen.add((cat, "bt"))
+        return sorted(seen)
+    qs = Vote.objects.filter(counted=True, modality=modality)
     for cat, lang, turns, mode in qs.values_list("category", "language", "n_turns", "mode").distinct():
         seen.update(leaderboards_for(modality=modality, category=cat, language=lang, n_turns=turns, mode=mode, criteria=[]))
     for crit in settings.ARENA_CRITERIA:

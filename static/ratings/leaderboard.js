@@ -14,7 +14,12 @@
   // ---- formatting ----------------------------------------------------------------------------
   const decimals = (rows) => (Math.max(0, ...rows.map((r) => Math.abs(r.rating || 0))) >= 100 ? 0 : 1);
   const num = (x, d) => Number(x).toFixed(d);
-  const rankText = (r) => (r.rank_upper == null || r.rank_upper === r.rank ? `${r.rank}` : `${r.rank}–${r.rank_upper}`);
+  const rankText = (r) => (r.rank == null ? "—"
+    : r.rank_upper == null || r.rank_upper === r.rank ? `${r.rank}` : `${r.rank}–${r.rank_upper}`);
+  const positionBiasText = (pb) => (!pb ? ""
+    : `Position bias: the model shown first wins ${(pb.first_wins * 100).toFixed(1)}% of even match-ups (${pb.points >= 0 ? "+" : ""}${Math.round(pb.points)} rating points`
+      + (pb.lower == null ? "" : ` (95% CI ${pb.lower >= 0 ? "+" : ""}${Math.round(pb.lower)} to ${pb.upper >= 0 ? "+" : ""}${Math.round(pb.upper)})`)
+      + "); it is estimated separately and kept out of the ratings.");
   const ciText = (r, d) => (r.lower == null || r.upper == null ? "—"
     : `+${num(Math.max(r.upper - r.rating, 0), d)} / −${num(Math.max(r.rating - r.lower, 0), d)}`);
   const pct = (x) => (x == null ? "—" : `${Math.round(x * 100)}%`);
@@ -36,19 +41,20 @@
     const model = el("td", { class: "model" },
       el("span", { class: "name", "data-testid": "lb-name", text: r.name || r.model }), " ",
       el("span", { class: "org", text: r.organization || "" }));
-    if (r.preliminary) {
+    if (r.preliminary || r.provisional) {
       model.append(" ", el("span", { class: "badge prelim", "data-testid": "lb-preliminary",
-        title: `Fewer than ${cfg.preliminary} votes: the rating may still move a lot`, text: "preliminary" }));
+        title: `Fewer than ${cfg.preliminary} votes: the rating may still move a lot`, text: r.provisional ? "provisional" : "preliminary" }));
     }
     for (const f of r.flags || []) model.append(" ", el("span", { class: "badge flag", title: f, text: f }));
     const tr = el("tr", { "data-testid": `lb-row-${r.model}`, "data-model": r.model },
       el("td", { class: "num rank", "data-testid": "lb-rank", text: rankText(r) }),
+      el("td", { class: "num tier", "data-testid": "lb-tier", text: r.tier ? `${r.tier}` : "" }),
       model,
       el("td", { class: "num rating", "data-testid": "lb-rating", text: num(r.rating, d) }),
       el("td", { class: "num ci", "data-testid": "lb-ci", text: ciText(r, d) }),
       el("td", { class: "num votes", "data-testid": "lb-model-votes", text: `${r.votes || 0}` }),
       el("td", { class: "num winrate", "data-testid": "lb-winrate", text: pct(r.win_rate) }));
-    if (r.preliminary) tr.classList.add("preliminary");
+    if (r.preliminary || r.provisional) tr.classList.add("preliminary");
     const old = before[r.model];
     if (old && (old.rank !== r.rank || Math.abs(old.rating - r.rating) >= Math.pow(10, -d))) tr.classList.add("changed");
     if (!old && Object.keys(before).length) tr.classList.add("changed");
@@ -57,24 +63,37 @@
 
   function renderTable(snap, previous) {
     const table = q("lb-table");
-    table.querySelectorAll("tbody").forEach((t) => t.remove());
+    const provisional = q("lb-provisional");
+    table.querySelectorAll("tbody").forEach((t) => { if (t !== provisional) t.remove(); });
     const d = decimals(snap.models);
     const before = Object.fromEntries(((previous && previous.models) || []).map((r) => [r.model, r]));
     const several = snap.models.some((r) => r.part);
     let tbody = null;
     let part = null;
-    for (const r of snap.models) {
+    const ranked = snap.models.filter((r) => !r.provisional);
+    const later = snap.models.filter((r) => r.provisional);
+    provisional.querySelectorAll("tr:not(.part-head)").forEach((tr) => tr.remove());
+    for (const r of later) provisional.append(row(r, d, before));
+    provisional.hidden = !later.length;
+    for (const r of ranked) {
       const p = r.part || 1;
       if (!tbody || p !== part) {
         part = p;
         tbody = el("tbody", { "data-part": `${p}` });
         if (several) {
-          tbody.append(el("tr", { class: "part-head" }, el("th", { colspan: "6", "data-testid": `lb-part-${p}`,
+          tbody.append(el("tr", { class: "part-head" }, el("th", { colspan: "7", "data-testid": `lb-part-${p}`,
             text: p > 1 ? `Part ${p} — never compared with part 1: its ratings are on their own scale` : `Part ${p}` })));
         }
-        table.append(tbody);
+        table.insertBefore(tbody, provisional);
       }
       tbody.append(row(r, d, before));
+    }
+    const pbText = positionBiasText(snap.position_bias);
+    q("lb-position-bias").textContent = pbText;
+    q("lb-position-bias").hidden = !pbText;
+    if (snap.interval) {
+      q("lb-ci-head").title = snap.interval;
+      q("lb-interval-text").textContent = snap.interval;
     }
     q("lb-votes").textContent = `${snap.votes}`;
     q("lb-models").textContent = `${snap.models.length}`;

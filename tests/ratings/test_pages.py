@@ -130,15 +130,20 @@ def test_table_shows_the_snapshot_in_order_with_rank_intervals_and_ci(demo, clie
     assert data["snapshot"] == snap.pk and set(data["plots"]) >= {"models", "win_matrix", "battle_matrix"}
 
 
-def test_models_below_the_vote_floor_are_marked_preliminary(demo, client, settings):
+def test_models_below_the_vote_floor_are_provisional_listed_apart_and_not_ranked(demo, client, settings):
     seed_votes(STANDARD)
+    settings.RATINGS_PRELIMINARY_VOTES = 10
     snap = leaderboard_recompute(modality="text", method="bt")
     votes = {r["model"]: r["votes"] for r in snap.rows}
     assert votes["mumble-0"] == 4 and votes["aurora-7b"] >= 20
-    settings.RATINGS_PRELIMINARY_VOTES = 10
     body = page(client).content.decode()
+    ranked, provisional = body.split('data-testid="lb-provisional"')
     for slug, n in votes.items():
         assert ('data-testid="lb-preliminary"' in row_html(body, slug)) == (n < 10), slug
+        assert (f'data-testid="lb-row-{slug}"' in provisional) == (n < 10), slug
+        if n < 10:
+            assert cell(row_html(body, slug), "lb-rank") == "—"  # listed, never ranked
+    assert max(r["rank_upper"] for r in snap.rows if r["rank"] is not None) <= sum(n >= 10 for n in votes.values())
 
 
 def test_newest_snapshot_is_shown(demo, client):
@@ -214,7 +219,8 @@ def test_category_label_covers_every_kind():
     assert category_label("category:creative_writing") == "category: creative writing"
 
 
-def test_disconnected_parts_are_shown_separately_with_the_note(demo, client):
+def test_disconnected_parts_are_shown_separately_with_the_note(demo, client, settings):
+    settings.RATINGS_PRELIMINARY_VOTES = 1
     seed_votes([("aurora-7b", "lumen-13b", "a", 6), ("aurora-7b", "lumen-13b", "b", 3),
                 ("quill-3", "pebble-1b", "a", 5), ("quill-3", "pebble-1b", "b", 3)])
     snap = leaderboard_recompute(modality="text", method="bt")
