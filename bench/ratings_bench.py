@@ -102,9 +102,14 @@ def run_child(args: list[str], env: dict | None = None) -> tuple[float, float, i
     return wall, usage.ru_maxrss / 1024.0, rc
 
 
-def ours(path: Path, ci: str, rounds: int, out: Path) -> dict:
+# Our fit as arena-rank does it, for a like-for-like comparison: no position-bias parameter, no
+# clusters, no small-sample widening, and its 1e-5 x N Hessian term in the sandwich.
+AS_ARENA_RANK = ["--no-position-bias", "--cluster", "none", "--no-small-sample", "--hessian-reg", "arena-rank"]
+
+
+def ours(path: Path, ci: str, rounds: int, out: Path, extra: list[str] | None = None) -> dict:
     wall, rss, rc = run_child([sys.executable, "-m", "ratings", "fit", str(path), "--ci", ci,
-                               "--rounds", str(rounds), "--seed", "0", "--out", str(out)])
+                               "--rounds", str(rounds), "--seed", "0", "--out", str(out), *(extra or [])])
     if rc != 0:
         raise SystemExit(f"python -m ratings failed on {path} (exit {rc})")
     return {"wall": wall, "rss": rss, "json": json.loads(out.read_text())}
@@ -166,8 +171,8 @@ def section_peer(data_dir: Path, tmp: Path, peer: str | None, peer_rounds: int, 
         print(f"  NOT RUN: arena-rank exited with status {rc}; our own figures above stand alone")
         return
     p = json.loads(out.read_text())
-    sw = ours(path, "sandwich", 1000, tmp / "o_sw.json")
-    bs = (speed or {}).get("1M/100 bootstrap 1000") or ours(path, "bootstrap", 1000, tmp / "o_bs.json")
+    sw = ours(path, "sandwich", 1000, tmp / "o_sw.json", AS_ARENA_RANK)
+    bs = ours(path, "bootstrap", 1000, tmp / "o_bs.json", AS_ARENA_RANK)
     ours_sw = {r["model"]: r for r in sw["json"]["models"]}
     names = p["competitors"]
     import numpy as np
@@ -229,6 +234,99 @@ def section_coverage(data_dir: Path, reps: int, rounds: int) -> None:
         print(f"    {n:>9,} votes  tau {np.mean(taus):.3f}")
 
 
+def _tail_arena(rng, big: int, tail_votes, m_big: int = 30):
+    """``big`` votes among m_big models, plus tail models with 20-35 votes each (true BT strengths)."""
+    import numpy as np
+
+    sys.path.insert(0, str(REPO))
+    from ratings.engine.bt import SCALE
+    from ratings.engine.votes import Votes
+
+    m = m_big + len(tail_votes)
+    theta = rng.normal(0, 1, m)
+    a = rng.integers(0, m_big, big)
+    b = (a + rng.integers(1, m_big, big)) % m_big
+    ta, tb = [a], [b]
+    for k, n in enumerate(tail_votes):
+        ta.append(np.full(n, m_big + k))
+        tb.append(rng.integers(0, m_big, n))
+    a, b = np.concatenate(ta), np.concatenate(tb)
+    flip = rng.random(len(a)) < 0.5
+    a, b = np.where(flip, b, a), np.where(flip, a, b)
+    out = np.where(rng.random(len(a)) < 1 / (1 + np.exp(-(theta[a] - theta[b]))), 0, 1).astype(np.int8)
+    votes = Votes(models=[f"m{k:03d}" for k in range(m)], a=a.astype(np.int32), b=b.astype(np.int32), outcome=out)
+    return votes, SCALE * (theta - theta.mean()) + 1000.0
+
+
+def section_tail(reps: int) -> None:
+    """Intervals of models with 20-35 votes inside a 1M-vote arena: coverage, and width vs textbook."""
+    import numpy as np
+
+    sys.path.insert(0, str(REPO))
+    from ratings.engine import fit_bt
+    from ratings.engine.bt import SCALE
+    from ratings.engine.sandwich import ARENA_RANK_REG
+
+    print(f"\n== tail: models with 20-35 votes beside 1,000,000 votes among 30 models, {reps} arenas x 10 tail models ==")
+    cover = {"sandwich (default)": [], "bootstrap 1000 (default)": [], "sandwich, arena-rank's 1e-5 N term": [],
+             "sandwich, no small-sample widening": [], "bootstrap, no small-sample widening": []}
+    for seed in range(reps):
+        rng = np.random.default_rng(1000 + seed)
+        votes, truth = _tail_arena(rng, 1_000_000, rng.integers(20, 36, 10))
+        fits = {
+            "sandwich (default)": fit_bt(votes, ci="sandwich"),
+            "bootstrap 1000 (default)": fit_bt(votes, ci="bootstrap", rounds=1000, seed=seed),
+            "sandwich, arena-rank's 1e-5 N term": fit_bt(votes, ci="sandwich", hessian_reg=ARENA_RANK_REG, small_sample=False),
+            "sandwich, no small-sample widening": fit_bt(votes, ci="sandwich", small_sample=False),
+            "bootstrap, no small-sample widening": fit_bt(votes, ci="bootstrap", rounds=1000, seed=seed, small_sample=False),
+        }
+        for k, lb in fits.items():
+            cover[k].append(((lb.lower <= truth) & (truth <= lb.upper))[30:])
+    for k, v in cover.items():
+        x = np.concatenate(v)
+        print(f"  {k:<40} coverage {x.mean():.3f}  (± {1.96 * np.sqrt(x.mean() * (1 - x.mean()) / len(x)):.3f}, "
+              f"{len(x)} intervals; goal >= 0.94)")
+    # A 30-vote model's half-width against the textbook sandwich (known opponents: Σ(o-p)² / (Σ p(1-p))²).
+    ratios, old = [], []
+    for seed in range(20):
+        rng = np.random.default_rng(5000 + seed)
+        votes, _ = _tail_arena(rng, 1_000_000, [30])
+        k = 30
+        lb = fit_bt(votes, ci="sandwich")
+        theta = (lb.rating - 1000.0) / SCALE
+        mine = (votes.a == k) | (votes.b == k)
+        sign = np.where(votes.a[mine] == k, 1.0, -1.0)
+        p = 1 / (1 + np.exp(-sign * (theta[votes.a[mine]] - theta[votes.b[mine]])))
+        won = np.where(votes.a[mine] == k, votes.outcome[mine] == 0, votes.outcome[mine] == 1).astype(float)
+        m = len(votes.models)
+        textbook = 1.959964 * SCALE * np.sqrt(np.sum((won - p) ** 2)) / np.sum(p * (1 - p)) * (m - 1) / m
+        ratios.append((lb.upper[k] - lb.lower[k]) / 2 / textbook)
+        lb_old = fit_bt(votes, ci="sandwich", hessian_reg=ARENA_RANK_REG, small_sample=False)
+        old.append((lb_old.upper[k] - lb_old.lower[k]) / 2 / textbook)
+    print(f"  30-vote model, half-width / textbook sandwich at 1M votes: default {np.mean(ratios):.3f} "
+          f"(range {min(ratios):.3f}-{max(ratios):.3f}; goal within 0.90-1.10), arena-rank's term {np.mean(old):.3f}")
+
+
+def section_small(tmp: Path, repeat: int) -> None:
+    """A 12-vote, 5-model file: the 1000-round bootstrap against the sandwich, whole process."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    path = tmp / "small.csv"
+    lines = ["model_a,model_b,winner"]
+    for _ in range(12):
+        x, y = rng.choice(5, 2, replace=False)
+        lines.append(f"m{x},m{y},{rng.choice(['model_a', 'model_b', 'tie'])}")
+    path.write_text("\n".join(lines) + "\n")
+    print(f"\n== small: a 12-vote file with 5 models, python -m ratings fit, median of {repeat} ==")
+    med = {}
+    for ci in ("sandwich", "bootstrap"):
+        walls = sorted(ours(path, ci, 1000, tmp / f"{ci}.json")["wall"] for _ in range(repeat))
+        med[ci] = walls[len(walls) // 2]
+        print(f"  {ci:<10} {med[ci]:.2f} s (best {walls[0]:.2f})")
+    print(f"  bootstrap / sandwich = {med['bootstrap'] / med['sandwich']:.2f} (goal <= 2; {load_note()})")
+
+
 def section_bayes() -> None:
     sys.path.insert(0, str(REPO))
     from ratings.engine import BayesRater
@@ -253,8 +351,9 @@ def section_bayes() -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", nargs="*", default=["speed", "peer", "coverage", "bayes"],
-                   choices=["speed", "peer", "coverage", "bayes"])
+    p.add_argument("--only", nargs="*", default=["speed", "peer", "coverage", "tail", "small", "bayes"],
+                   choices=["speed", "peer", "coverage", "tail", "small", "bayes"])
+    p.add_argument("--tail-reps", type=int, default=100)
     p.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "arena-ratings-bench"))
     p.add_argument("--peer-python", default=None, help="python of an environment with arena-rank installed")
     p.add_argument("--peer-rounds", type=int, default=100)
@@ -271,6 +370,11 @@ def main() -> None:
             section_peer(data_dir, Path(tmp), a.peer_python, a.peer_rounds, speed)
     if "coverage" in a.only:
         section_coverage(data_dir, a.coverage_reps, a.coverage_rounds)
+    if "tail" in a.only:
+        section_tail(a.tail_reps)
+    if "small" in a.only:
+        with tempfile.TemporaryDirectory() as tmp:
+            section_small(Path(tmp), max(a.repeat, 5))
     if "bayes" in a.only:
         section_bayes()
 

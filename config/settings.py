@@ -225,7 +225,7 @@ RATINGS_TIES = os.environ.get("RATINGS_TIES", "half")  # half | davidson
 RATINGS_CLUSTER_VOTERS = envint("RATINGS_CLUSTER_VOTERS", "2000")  # the heaviest voters whose votes are clustered
 RATINGS_GAP_TTL_S = envint("RATINGS_GAP_TTL_S", "3600")  # a vote id missing this long was rolled back
 RATINGS_EMBEDDED_DEBOUNCE_S = envfloat("RATINGS_EMBEDDED_DEBOUNCE_S", "0.3")  # embedded: a burst gathers this long
-RATINGS_LIVE_METHODS = [m.strip() for m in os.environ.get("RATINGS_LIVE_METHODS", "bt,bayes,elo,style").split(",") if m.strip()]
+RATINGS_LIVE_METHODS = [m.strip() for m in os.environ.get("RATINGS_LIVE_METHODS", "bt").split(",") if m.strip()]
 
 LOGGING = {
     "version": 1,

@@ -129,6 +129,7 @@ def leaderboard_recompute(*, modality: str, category: str = "overall", method: s
     latest = LeaderboardSnapshot.objects.filter(**key).order_by("-created", "-pk").first()
     if latest is not None and latest.vote_hash == fp.hash:
         return latest  # nothing changed since (or a retried task already wrote it)
+    log.info("fitting leaderboard %s/%s/%s on %d votes", modality, category, method, fp.count)
     try:
         lb, counts = _fit(modality, category, method, params, state)
     except RatingDataError as e:  # one model, no comparisons yet, ...: nothing to publish
