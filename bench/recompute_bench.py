@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -67,6 +68,8 @@ def one() -> None:
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
     os.environ["RATINGS_LIVE_METHODS"] = ",".join(a.methods)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # services + DEBUG off need both
+    os.environ.setdefault("ARENA_IP_SALT", secrets.token_urlsafe(32))
     sys.path.insert(0, str(ROOT))
     psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc"]
     exists = subprocess.run(psql + [f"SELECT 1 FROM pg_database WHERE datname='{db}'"], capture_output=True,
