@@ -310,14 +310,14 @@ RATINGS_SEED = envint("RATINGS_SEED", "0")
 RATINGS_DEBOUNCE_S = envfloat("RATINGS_DEBOUNCE_S", "2")
 RATINGS_LOCK_TTL_S = envint("RATINGS_LOCK_TTL_S", "600")
 RATINGS_PRELIMINARY_VOTES = envint("RATINGS_PRELIMINARY_VOTES", "30")
-RATINGS_BT_CI = os.environ.get("RATINGS_BT_CI", "sandwich")  # published BT intervals: sandwich | bootstrap (voter-clustered)
-RATINGS_TIES = os.environ.get("RATINGS_TIES", "half")  # half | davidson
+RATINGS_BT_CI = env.str("RATINGS_BT_CI", default="sandwich")  # published BT intervals: sandwich | bootstrap (voter-clustered)
+RATINGS_TIES = env.str("RATINGS_TIES", default="half")  # half | davidson
 # Methods recomputed as votes arrive (each within 5 s at 1M votes); the others only on demand
 # (manage.py ratings_recompute), with a word on the page why.
 RATINGS_CLUSTER_VOTERS = envint("RATINGS_CLUSTER_VOTERS", "2000")  # the heaviest voters whose votes are clustered
 RATINGS_GAP_TTL_S = envint("RATINGS_GAP_TTL_S", "3600")  # a vote id missing this long was rolled back
 RATINGS_EMBEDDED_DEBOUNCE_S = envfloat("RATINGS_EMBEDDED_DEBOUNCE_S", "0.3")  # embedded: a burst gathers this long
-RATINGS_LIVE_METHODS = [m.strip() for m in os.environ.get("RATINGS_LIVE_METHODS", "bt").split(",") if m.strip()]
+RATINGS_LIVE_METHODS = envlist("RATINGS_LIVE_METHODS", "bt")
 
 LOGGING = {
     "version": 1,
