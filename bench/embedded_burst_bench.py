@@ -65,7 +65,8 @@ def start_embedded(port: int, workdir: Path) -> tuple[subprocess.Popen, dict]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")}
     env.update(DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}", MEDIA_ROOT=str(workdir / "media"),
                ARENA_RATE_LIMITS="off", PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="config.settings",
-               SECRET_KEY=env.get("SECRET_KEY", "bench-embedded-burst-not-secret"))
+               SECRET_KEY=env.get("SECRET_KEY", "bench-embedded-burst-not-secret"),
+               ARENA_IP_SALT=env.get("ARENA_IP_SALT", "bench-embedded-burst-not-secret-either"))
     env.pop("ARENA_INPROCESS_TASKS", None)
     subprocess.run([PY, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
     subprocess.run([PY, "manage.py", "arena_seed_demo"], cwd=ROOT, env=env, check=True, capture_output=True)

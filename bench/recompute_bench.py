@@ -67,6 +67,8 @@ def one() -> None:
     os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{db}"
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
     os.environ["RATINGS_LIVE_METHODS"] = ",".join(a.methods)
+    os.environ.setdefault("SECRET_KEY", "bench-recompute-not-a-secret")
+    os.environ.setdefault("ARENA_IP_SALT", "bench-recompute-not-a-secret-either")
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # services + DEBUG off need both
     os.environ.setdefault("ARENA_IP_SALT", secrets.token_urlsafe(32))
@@ -131,14 +133,17 @@ def one() -> None:
             continue
         LeaderboardSnapshot.objects.filter(method=method).delete()
         t = time.perf_counter()
-        code = subprocess.run([sys.executable, "-c", (
-            "import django, os, sys; sys.path.insert(0, %r); django.setup();"
-            "from ratings.services import leaderboard_recompute;"
-            "leaderboard_recompute(modality='text', category='overall', method=%r)") % (str(ROOT), method)],
-            timeout=None if a.limit <= 0 else a.limit, capture_output=True, text=True, check=False) if a.limit > 0 else None
+        try:
+            code = subprocess.run([sys.executable, "-c", (
+                "import django, os, sys; sys.path.insert(0, %r); django.setup();"
+                "from ratings.services import leaderboard_recompute;"
+                "leaderboard_recompute(modality='text', category='overall', method=%r)") % (str(ROOT), method)],
+                timeout=a.limit, capture_output=True, text=True, check=False)
+            ok, why = code.returncode == 0, code.stderr[-300:]
+        except subprocess.TimeoutExpired:
+            ok, why = False, f"stopped at the {a.limit:.0f} s limit"
         dt = time.perf_counter() - t
-        ok = code is not None and code.returncode == 0
-        print(f"  {method}: full recompute {dt:.1f} s{'' if ok else ' (failed: ' + (code.stderr[-300:] if code else '') + ')'}"
+        print(f"  {method}: full recompute {dt:.1f} s{'' if ok else ' (' + why + ')'}"
               f"{'  -> over 5 s: not live' if dt > 5 else ''}", flush=True)
         if dt > 5 and n <= 1_000_000:
             print(f"SLOW {method} {dt:.1f}", flush=True)

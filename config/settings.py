@@ -14,6 +14,12 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+# One BLAS thread per process: the rating fits work on small dense matrices (a few hundred models),
+# where OpenBLAS's own threads only fight over the cores with the workers' threads (a 200x200
+# Cholesky took a second instead of a millisecond on a busy 2-core host). Set before numpy loads.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Read every setting from the process environment through django-environ (typed, with the
 # standard URL formats for DATABASE_URL). Nothing is read from files except the secrets that the
@@ -315,6 +321,8 @@ RATINGS_TIES = env.str("RATINGS_TIES", default="half")  # half | davidson
 # Methods recomputed as votes arrive (each within 5 s at 1M votes); the others only on demand
 # (manage.py ratings_recompute), with a word on the page why.
 RATINGS_CLUSTER_VOTERS = envint("RATINGS_CLUSTER_VOTERS", "2000")  # the heaviest voters whose votes are clustered
+RATINGS_CLUSTER_REFRESH = envfloat("RATINGS_CLUSTER_REFRESH", "0.1")  # refresh the voter-clustering factors when the board grew this much
+RATINGS_CLUSTER_REFRESH_S = envint("RATINGS_CLUSTER_REFRESH_S", "600")  # ... or this long after the last refresh
 RATINGS_GAP_TTL_S = envint("RATINGS_GAP_TTL_S", "3600")  # a vote id missing this long was rolled back
 RATINGS_EMBEDDED_DEBOUNCE_S = envfloat("RATINGS_EMBEDDED_DEBOUNCE_S", "0.3")  # embedded: a burst gathers this long
 RATINGS_LIVE_METHODS = envlist("RATINGS_LIVE_METHODS", "bt")

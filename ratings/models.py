@@ -76,6 +76,12 @@ class BoardCells(models.Model):
     vote_count = models.BigIntegerField(default=0)
     hash_xor = models.BigIntegerField(default=0)
     hash_sum = models.CharField(max_length=40, default="0", help_text="Sum of the votes' 64-bit hashes (exact).")
+    # Voter clustering widens each model's interval by a factor; reading the heaviest voters' votes
+    # costs time in proportion to their votes, so the factors are refreshed when the board has grown
+    # by RATINGS_CLUSTER_REFRESH or RATINGS_CLUSTER_REFRESH_S has passed, and reused in between.
+    cluster_factors = models.JSONField(default=dict, help_text="{model: clustered / independent half-width}")
+    cluster_votes = models.BigIntegerField(default=0, help_text="vote_count when the factors were computed")
+    cluster_at = models.FloatField(default=0.0, help_text="unix time when the factors were computed")
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:

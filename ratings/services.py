@@ -71,11 +71,8 @@ def _fit(modality: str, category: str, method: str, params: dict[str, Any], stat
     """(leaderboard, counted votes per model), both from the one read of the votes."""
     if method == "bt":
         if state is not None:  # the incremental cells: cost independent of the number of votes
-            from ratings.boardcells import board_fit_input
-
-            cells, rankings, counts, clusters = board_fit_input(state, settings.RATINGS_CLUSTER_VOTERS)
-        else:
-            cells, rankings, counts, clusters = comparisons_of(modality, category)
+            return _fit_bt_incremental(state, params)
+        cells, rankings, counts, clusters = comparisons_of(modality, category)
         return fit_bt_board(cells, rankings, clusters, params, counts), counts
     records = export_records(modality, category, style=method == "style")
     counts = votes_per_model(records)
@@ -86,7 +83,52 @@ def _fit(modality: str, category: str, method: str, params: dict[str, Any], stat
     return fit_style(votes_from_records([r for r in records if "model_a" in r], style=True), ci=params["ci"]), counts
 
 
-def fit_bt_board(cells, rankings, clusters, params: dict[str, Any], counts: dict[str, int]):
+def _fit_bt_incremental(state, params: dict[str, Any]):
+    """BT from the board's incremental cells. Voter clustering needs the heaviest voters' own votes
+    (a read that grows with their votes): it is computed when the board has grown by
+    RATINGS_CLUSTER_REFRESH (or after RATINGS_CLUSTER_REFRESH_S), and its per-model widening factors
+    (clustered / independent half-width) are reused in between."""
+    import numpy as np
+
+    from ratings.boardcells import board_fit_input
+
+    clustered = params.get("cluster") == "voter"
+    due = clustered and (
+        not state.cluster_votes
+        or state.vote_count >= (1 + settings.RATINGS_CLUSTER_REFRESH) * state.cluster_votes
+        or state.vote_count <= state.cluster_votes  # the same (or fewer) votes again: exact, so the same numbers
+        or (time.time() - state.cluster_at > settings.RATINGS_CLUSTER_REFRESH_S and state.vote_count != state.cluster_votes))
+    cells, rankings, counts, clusters = board_fit_input(state, settings.RATINGS_CLUSTER_VOTERS if due else 0)
+    if not due:
+        factors = state.cluster_factors if clustered else {}
+        scale = np.array([factors.get(m, 1.0) for m in cells.models])
+        lb = fit_bt_board(cells, rankings, clusters, params, counts, interval_scale=scale)
+        lb.extra["cluster_factors_from_votes"] = state.cluster_votes
+        return lb, counts
+    lb = fit_bt_board(cells, rankings, clusters, params, counts)
+    # The factor: clustered over what the fit between refreshes starts from (the same read without
+    # the heaviest voters' votes), both as sandwiches: at a refresh the two paths agree exactly.
+    sw = {**params, "ci": "sandwich"}
+    c0, r0, k0, n0 = _without_heavy(state)
+    plain = fit_bt_board(c0, r0, k0, sw, n0)
+    width = lambda x: np.maximum(x.upper - x.lower, 1e-12)  # noqa: E731
+    both = lb if params["ci"] == "sandwich" else fit_bt_board(cells, rankings, clusters, sw, counts)
+    ratio = width(both) / width(plain)
+    state.cluster_factors = {m: float(r) for m, r in zip(cells.models, ratio)}
+    state.cluster_votes, state.cluster_at = state.vote_count, time.time()
+    state.save(update_fields=["cluster_factors", "cluster_votes", "cluster_at"])
+    lb.extra["cluster_factors_from_votes"] = state.vote_count
+    return lb, counts
+
+
+def _without_heavy(state):
+    from ratings.boardcells import board_fit_input
+
+    cells, rankings, counts, clusters = board_fit_input(state, 0)
+    return cells, rankings, clusters, counts
+
+
+def fit_bt_board(cells, rankings, clusters, params: dict[str, Any], counts: dict[str, int], interval_scale=None):
     """The published Bradley-Terry fit of a board's cells with the snapshot's parameters."""
     import numpy as np
 
@@ -94,7 +136,8 @@ def fit_bt_board(cells, rankings, clusters, params: dict[str, Any], counts: dict
                   clusters=clusters if params.get("cluster") == "voter" else None,
                   position_bias=params.get("position_bias", False), ties=params.get("ties", "half"),
                   small_sample=params.get("small_sample", False), min_votes=params.get("min_votes", 0),
-                  model_votes=np.array([counts.get(m, 0) for m in cells.models], dtype=np.float64))
+                  model_votes=np.array([counts.get(m, 0) for m in cells.models], dtype=np.float64),
+                  interval_scale=interval_scale)
 
 
 def _rows(lb, counts: dict[str, int]) -> list[dict[str, Any]]:

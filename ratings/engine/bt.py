@@ -239,6 +239,7 @@ def fit_bt(
     small_sample: bool = True,
     min_votes: int = 0,
     model_votes: np.ndarray | None = None,
+    interval_scale: np.ndarray | None = None,
 ) -> Leaderboard:
     """Fit BT (pairwise cells + PL rankings) and return a Leaderboard with ``ci`` intervals.
 
@@ -251,6 +252,8 @@ def fit_bt(
     interval by its small-sample factor (kernels.small_sample_factor; 1.06 at 30 votes).
     ``min_votes``: models with fewer votes are provisional: rated, but not ranked. ``model_votes``: the
     votes each model took part in, when ``data`` are cells (a tied K-wise vote is one vote, not one per pair).
+    ``interval_scale``: a factor per model on the uncertainty of θ (the server's cached voter-clustering
+    factors between two refreshes).
     """
     from ratings.engine import bootstrap, sandwich  # local: keeps module graph acyclic
     from ratings.engine.cells import clusters_of
@@ -302,12 +305,17 @@ def fit_bt(
     se_all = None
     if ci == "sandwich":
         cov = sandwich.covariance(obj, cells, rankings, p_hat, reg=hessian_reg, clusters=clusters)
+        if interval_scale is not None:
+            s = np.r_[np.asarray(interval_scale, dtype=np.float64), np.ones(obj.dim - cells.m)]
+            cov = cov * np.outer(s, s)
         se_all = np.sqrt(np.maximum(np.diag(cov), 0.0))
         half = z * factor * se_all[: cells.m]
         lower, upper = theta - half, theta + half
     elif ci == "bootstrap":
         samples = bootstrap.replicas(obj, cells, rankings, p_hat, rounds=rounds, seed=seed, progress=progress,
                                      clusters=clusters)
+        if interval_scale is not None:
+            samples[:, : cells.m] = theta + np.asarray(interval_scale)[None, :] * (samples[:, : cells.m] - theta)
         alpha = np.array([NormalDist().cdf(-z * f) for f in factor])
         lower, upper = percentile_interval_per_column(samples[:, : cells.m], alpha)
     rating = to_rating(theta)

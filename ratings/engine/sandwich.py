@@ -47,9 +47,7 @@ def covariance(obj: Objective, cells: PairCells, rankings: Rankings, p: np.ndarr
 
 def _clustered_meat(obj: Objective, cells: PairCells, rankings: Rankings, p: np.ndarray, clusters: Clusters,
                     sd: np.ndarray, sl: np.ndarray | None) -> np.ndarray:
-    """Σ_c u_c u_cᵀ, u_c = the summed score of cluster c's votes, as one sparse product."""
-    from scipy import sparse  # only for clustered intervals
-
+    """Σ_c u_c u_cᵀ, u_c = the summed score of cluster c's votes (plain numpy: no scipy import)."""
     m, dim = obj.m, obj.dim
     r = clusters.cell_index(cells)
     o = clusters.outcome
@@ -67,10 +65,9 @@ def _clustered_meat(obj: Objective, cells: PairCells, rankings: Rankings, p: np.
             raise ValueError("clustered rankings need a cluster per ranking row")
         sc = pl.scores(p[:m], items) * w[:, None]
         rows.append(np.repeat(clusters.rank_cluster[k], k)), cols.append(items.ravel()), vals.append(sc.ravel())
-    u = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(clusters.n_clusters, dim))
+    meat = _sum_of_outer(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), dim)
     g = clusters.n_clusters
-    meat = np.asarray((u.T @ u).todense()) * (g / max(g - 1, 1))  # CR1: G/(G-1)
+    meat *= g / max(g - 1, 1)  # CR1: G/(G-1)
     if clusters.partial:  # the other votes: independent, as without clusters
         _, _, w2 = clusters.light(cells)
         dd = (w2 * sd * sd).sum(axis=1)
@@ -78,3 +75,38 @@ def _clustered_meat(obj: Objective, cells: PairCells, rankings: Rankings, p: np.
         lls = None if sl is None else (w2 * sl * sl).sum(axis=1)
         meat += obj.assemble(dd, dl, lls)
     return meat
+
+
+_SMALL = 24  # clusters with at most this many nonzero score entries: outer products pair by pair
+
+
+def _sum_of_outer(cluster: np.ndarray, col: np.ndarray, val: np.ndarray, dim: int) -> np.ndarray:
+    """Σ_c u_c u_cᵀ for sparse vectors u_c given as (cluster, column, value) entries (duplicates add):
+    small clusters (most voters) by their pairs of entries, large ones (heavy voters) as dense blocks."""
+    key, inv = np.unique(cluster * dim + col, return_inverse=True)
+    val = np.bincount(inv, val, len(key))
+    cl, col = key // dim, key % dim  # sorted by cluster
+    starts = np.flatnonzero(np.r_[True, cl[1:] != cl[:-1]])
+    sizes = np.diff(np.r_[starts, len(cl)])
+    out = np.zeros(dim * dim)
+    small = sizes <= _SMALL
+    # Small clusters: every (entry, entry) pair inside each cluster.
+    s_starts, s_sizes = starts[small], sizes[small]
+    if len(s_starts):
+        entry = np.repeat(s_starts, s_sizes) + (np.arange(s_sizes.sum()) - np.repeat(np.cumsum(s_sizes) - s_sizes, s_sizes))
+        reps = np.repeat(s_sizes, s_sizes)  # each entry pairs with every entry of its cluster
+        left = np.repeat(entry, reps)
+        first = np.repeat(np.repeat(s_starts, s_sizes), reps)
+        offset = np.arange(len(left)) - np.repeat(np.cumsum(reps) - reps, reps)
+        right = first + offset
+        out += np.bincount(col[left] * dim + col[right], val[left] * val[right], dim * dim)
+    out = out.reshape(dim, dim)
+    # Large clusters: dense rows, 512 clusters at a time.
+    big = np.flatnonzero(~small)
+    for chunk in range(0, len(big), 512):
+        sel = big[chunk: chunk + 512]
+        u = np.zeros((len(sel), dim))
+        for row, (a, n) in enumerate(zip(starts[sel], sizes[sel])):
+            u[row, col[a: a + n]] = val[a: a + n]
+        out += u.T @ u
+    return out

@@ -14,7 +14,7 @@ import numpy as np
 
 
 def adjacent_tiers(theta: np.ndarray, order: np.ndarray, *, level: float, cov: np.ndarray | None = None,
-                   samples: np.ndarray | None = None, draws: int = 20_000, seed: int = 0) -> tuple[np.ndarray, float]:
+                   samples: np.ndarray | None = None, draws: int = 4_000, seed: int = 0) -> tuple[np.ndarray, float]:
     """Tier number (1 = top) of each model in ``order`` (indices, best first), and the critical value."""
     k = len(order)
     tiers = np.ones(k, dtype=np.int64)

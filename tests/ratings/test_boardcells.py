@@ -41,20 +41,23 @@ def _assert_equal_to_full_scan(category: str = "overall") -> None:
     assert fingerprint_of(state) == fingerprint_full(modality="text", category=category)
 
 
-def _more_votes(n: int, ids: list[int] | None = None) -> list[Vote]:
-    """n more pairwise votes like the seeded ones (explicit ids when given)."""
+def _more_votes(n: int, ids: list[int] | None = None, new_voters: bool = False) -> list[Vote]:
+    """n more pairwise votes like the seeded ones (explicit ids when given; each from a new voter if asked)."""
+    from arena.models import Voter
+
     rng = np.random.default_rng(len(Vote.objects.all()))
     template = Vote.objects.filter(mode="pairwise").select_related("battle").first()
     comps = list({v.model_a for v in Vote.objects.filter(mode="pairwise").select_related("model_a")[:50]})
     out = []
     for k in range(n):
         a, b = rng.choice(len(comps), 2, replace=False)
-        battle = Battle.objects.create(mode="pairwise", k=2, modality="text", voter=template.voter, prompt=template.battle.prompt,
+        voter = Voter.objects.create() if new_voters else template.voter
+        battle = Battle.objects.create(mode="pairwise", k=2, modality="text", voter=voter, prompt=template.battle.prompt,
                                        status="voted")
         Slot.objects.bulk_create([Slot(battle=battle, position=0, competitor=comps[a]), Slot(battle=battle, position=1, competitor=comps[b])])
         outcome = str(rng.choice(["a", "b", "tie"]))
         extra = {"id": ids[k]} if ids else {}
-        out.append(Vote.objects.create(battle=battle, voter=template.voter, outcome=outcome, ranking=[1, 2], mode="pairwise",
+        out.append(Vote.objects.create(battle=battle, voter=voter, outcome=outcome, ranking=[1, 2], mode="pairwise",
                                        model_a=comps[a], model_b=comps[b], modality="text", category="general",
                                        language="en", n_turns=1, **extra))
     return out
@@ -99,3 +102,20 @@ def test_the_fit_from_incremental_cells_equals_the_fit_from_a_full_scan(seeded):
     assert inc.models == full.models
     for attr in ("rating", "lower", "upper"):
         np.testing.assert_allclose(getattr(inc, attr), getattr(full, attr), atol=1e-6)
+
+
+def test_between_clustering_refreshes_intervals_keep_their_voter_factors(seeded):
+    from ratings.services import leaderboard_recompute
+
+    first = leaderboard_recompute(modality="text", method="bt")
+    assert first.extra["cluster_factors_from_votes"] == first.vote_count
+    _more_votes(10, new_voters=True)  # the board grew by about 2%: no refresh
+    second = leaderboard_recompute(modality="text", method="bt")
+    assert second.extra["cluster_factors_from_votes"] == first.vote_count
+    # Its intervals: the exact voter-clustered ones of these votes, to within a few percent.
+    state = board_update(modality="text", category="overall")
+    cells, rankings, counts, clusters = board_fit_input(state, 2000)
+    exact = fit_bt_board(cells, rankings, clusters, method_params("bt"), counts)
+    widths = {r["model"]: r["upper"] - r["lower"] for r in second.rows}
+    for m, lo, hi in zip(exact.models, exact.lower, exact.upper):
+        assert widths[m] == pytest.approx(hi - lo, rel=0.08), m
