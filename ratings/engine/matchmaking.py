@@ -37,8 +37,9 @@ Guard rails, for every policy (keyword arguments of make_policy):
 - ``cap`` c >= 1: a model whose recent share of battles (exponentially weighted over the last
   ~10 M/k battles) is above c times the uniform share sits out the informed draws until it is
   back under;
-- ``boost`` b in [0, 1]: a model with fewer than ``placement_votes`` votes (a new one) is put in
-  an informed draw with probability b, until placed (active policy);
+- ``boost`` b in [0, 1]: a new model (fewer than ``placement_votes`` votes and under half the
+  typical count, or a posterior variance over twice the typical one) is put in an informed draw
+  with probability b, until placed (active policy);
 - ``propose(k=None, among=None)`` may ask for another k or restrict to the models available right
   now (healthy, able to answer the prompt); ``probabilities(k)`` estimates each model's chance to
   be in the next battle by drawing from a copy of the state.
@@ -66,7 +67,7 @@ class Policy:
     name = "base"
 
     def __init__(self, models: Sequence[str], k: int = 4, seed: int | None = 0, *, floor: float = 0.0,
-                 cap: float | None = None, boost: float = 0.0, placement_votes: int = 8,
+                 cap: float | None = None, boost: float = 0.5, placement_votes: int = 10,
                  rng: random.Random | None = None) -> None:
         if k < 2:
             raise ValueError("a battle needs k >= 2 models")
@@ -356,11 +357,21 @@ class Active(Uniform):
         np.fill_diagonal(score, -np.inf)
         return score
 
+    def _unplaced(self, pool: list[int]) -> list[int]:
+        """New models: fewer than ``placement_votes`` votes and under half the typical count, or a
+        posterior variance over twice the typical one (at the start of an arena every model is new,
+        and none is boosted over the others)."""
+        typical = float(np.median([self.n_votes[i] for i in pool]))
+        var = np.diag(self.post.cov)[pool]
+        wide = 2.0 * float(np.median(var))
+        return [i for x, i in enumerate(pool)
+                if self.n_votes[i] < min(self.placement_votes, 0.5 * typical) or var[x] > wide]
+
     def _choose(self, pool: list[int], k: int) -> list[int]:
         score = self._pair_scores(pool)
-        new = [x for x, i in enumerate(pool) if self.n_votes[i] < self.placement_votes]
+        new = self._unplaced(pool)
         if new and self.boost > 0 and self.rng.random() < self.boost:
-            first = self.rng.choice(new)  # a new model is in, its opponents by information
+            first = pool.index(self.rng.choice(new))  # a new model is in, its opponents by information
             chosen = [first, int(np.argmax(score[first]))]
         else:
             a, b = np.unravel_index(int(np.argmax(score)), score.shape)

@@ -8,8 +8,8 @@ The simulator owns the truth, the noise and the seeds; a policy only sees the vo
 - ``bt``: a realistic arena. 40 models, strengths ~ N(0, 0.6) on the logit scale; pairwise votes
   drawn from Bradley-Terry probabilities (k=2) or K-wise rankings from Plackett-Luce (k>2, by the
   Gumbel trick). Votes until Kendall tau(order, truth) >= 0.9 and stays so for 200 votes.
-- ``placement``: a 50-model noise-free arena that every policy has learnt from the same votes
-  (two sweeps of K=4 windows along the true order), then one new model at a random true rank;
+- ``placement``: a converged 50-model noise-free arena (each policy's own K=4 votes until its
+  order is the truth for ``stay`` votes), then one new model at a random true rank;
   K=4 votes until its rank is within 1 of its true rank and stays so for ``stay`` votes.
 
 Each run returns the vote count at which the target was first reached for good (``None`` if not
@@ -136,14 +136,15 @@ def run_placement(policy: str, seed: int, *, models: int = 50, k: int = 4, noise
     offered = list(old)
     rng.shuffle(offered)
     p = make_policy(policy, offered, k=k, seed=seed)
-    # The same converged state for every policy: two sweeps of K-windows along the true order.
-    warm = []
-    for shift in (0, k // 2):
-        for start in range(shift, len(old) - 1, k - 1):
-            window = old[start: start + k]
-            if len(window) >= 2:
-                warm.append((window, list(range(1, len(window) + 1)), 1.0))
-    p.observe_many(warm)
+    # A converged arena: the policy's own noise-free K-wise votes until its order is the truth
+    # (and stays so for `stay` votes), as in the K-Sort experiment.
+    streak = 0
+    for _ in range(20000):
+        battle = p.propose()
+        p.observe(battle, _places_by_truth(battle, rank_old))
+        streak = streak + 1 if p.order() == old else 0
+        if streak >= stay:
+            break
     rank_all = {m: r for r, m in enumerate(truth_all)}
     target = rank_all[newcomer]
     p.add(newcomer)
