@@ -210,6 +210,17 @@ ARENA_IP_SALT = os.environ.get("ARENA_IP_SALT", SECRET_KEY)
 # Behind a reverse proxy you trust, take the client address from X-Forwarded-For.
 ARENA_TRUST_X_FORWARDED_FOR = envbool("ARENA_TRUST_X_FORWARDED_FOR", "False")
 ARENA_CRITERIA = [c for c in os.environ.get("ARENA_CRITERIA", "helpfulness,accuracy,style").split(",") if c]
+# Matchmaking of blind battles (ratings.engine.matchmaking; arena.services.matchmaking): the policy
+# (active | ksort-ucb | uniform) and its guard rails. FLOOR: share of battles drawn uniformly, so
+# every available model gets at least FLOOR x its uniform share; CAP: no model above CAP x its
+# uniform share; BOOST: chance a new model is put in a battle until placed; REBUILD_S: how often a
+# process rebuilds its state from all counted votes (exclusions, undo); votes are absorbed as they
+# land in between.
+ARENA_MATCHMAKING = os.environ.get("ARENA_MATCHMAKING", "active").strip()
+ARENA_MATCHMAKING_FLOOR = envfloat("ARENA_MATCHMAKING_FLOOR", "0.25")
+ARENA_MATCHMAKING_CAP = envfloat("ARENA_MATCHMAKING_CAP", "3")
+ARENA_MATCHMAKING_BOOST = envfloat("ARENA_MATCHMAKING_BOOST", "0.5")
+ARENA_MATCHMAKING_REBUILD_S = envint("ARENA_MATCHMAKING_REBUILD_S", "600")
 
 # Leaderboards.
 RATINGS_BOOTSTRAP_ROUNDS = envint("RATINGS_BOOTSTRAP_ROUNDS", "1000")
