@@ -6,7 +6,8 @@ land: before a draw it absorbs the counted votes it has not seen yet (one indexe
 ``Vote.id``; nothing is fitted per request, a vote costs the policy a Newton step). Votes commit
 out of id order, so the query looks back over the last ``_LOOKBACK`` ids and skips those already
 absorbed; every ``ARENA_MATCHMAKING_REBUILD_S`` seconds the state is rebuilt from all counted
-votes, so that exclusions and undos reach it. Several web processes each keep their own copy; they
+votes in a background thread (draws go on from the current state meanwhile), so that exclusions
+and undos reach it. Several web processes each keep their own copy; they
 read the same votes, so they agree up to the votes of the last moments.
 
 Guard rails (settings): a floor (a share of battles drawn uniformly), a cap on each model's recent
@@ -15,18 +16,21 @@ that cannot answer the prompt (pre-generated sets); the slot order is shuffled b
 """
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from itertools import islice
 
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 
 from ratings.engine.matchmaking import Policy, make_policy
 
 _LOOKBACK = 500  # ids below the highest seen that may still commit (transactions in flight)
 _BATCH = 5000
+logger = logging.getLogger(__name__)
 _sysrandom = random.SystemRandom()  # who meets whom must not be predictable
 
 
@@ -35,12 +39,14 @@ def policy_options() -> dict:
             "boost": settings.ARENA_MATCHMAKING_BOOST}
 
 
-def _counted(modality: str, before=None):
+def _counted(modality: str, before=None, only: Q | None = None):
     from arena.models import Vote
 
     qs = Vote.objects.filter(modality=modality, counted=True, weight__gt=0, battle__anonymous=True)
     if before is not None:
         qs = qs.filter(created__lt=before)
+    if only is not None:
+        qs = qs.filter(only)
     return qs
 
 
@@ -48,9 +54,8 @@ def _kwise_rows(qs) -> Iterator[tuple[list[str], list[int], float]]:
     """(models by slot position, ranking, weight) for each vote in qs (batched slot reads)."""
     from arena.models import Slot
 
-    rows = list(qs.values_list("battle_id", "ranking", "weight"))
-    for start in range(0, len(rows), _BATCH):
-        chunk = rows[start: start + _BATCH]
+    rows = qs.values_list("battle_id", "ranking", "weight").iterator(chunk_size=_BATCH)
+    while chunk := list(islice(rows, _BATCH)):
         slugs: dict[int, dict[int, str]] = {}
         for battle_id, pos, slug in Slot.objects.filter(battle_id__in=[r[0] for r in chunk]).values_list(
                 "battle_id", "position", "competitor__slug"):
@@ -61,29 +66,31 @@ def _kwise_rows(qs) -> Iterator[tuple[list[str], list[int], float]]:
                 yield models, [int(r) for r in ranking], float(weight)
 
 
-def stored_votes(modality: str, before=None) -> Iterator[tuple[list[str], list[int], float]]:
+def stored_votes(modality: str, before=None, only: Q | None = None) -> Iterator[tuple[list[str], list[int], float]]:
     """Every counted blind vote of a modality (created before `before`, if given): pairwise votes
     aggregated in SQL into (a, b, outcome) cells, K-wise votes one by one."""
     from arena.models import Battle
 
-    pairs = (_counted(modality, before).filter(mode=Battle.MODE_PAIRWISE)
+    pairs = (_counted(modality, before, only).filter(mode=Battle.MODE_PAIRWISE)
              .values("model_a__slug", "model_b__slug", "ranking").annotate(n=Count("id"), w=Sum("weight")).order_by())
     for cell in pairs:
         a, b, ranking = cell["model_a__slug"], cell["model_b__slug"], cell["ranking"]
         if a and b and a != b and isinstance(ranking, list) and len(ranking) == 2:
-            yield [a, b], [int(r) for r in ranking], float(cell["w"])
-    yield from _kwise_rows(_counted(modality, before).filter(mode=Battle.MODE_KWISE))
+            yield [a, b], [int(r) for r in ranking], float(cell["w"]), int(cell["n"])
+    yield from _kwise_rows(_counted(modality, before, only).filter(mode=Battle.MODE_KWISE))
 
 
-def build_policy(modality: str, *, name: str | None = None, before=None, seed: int | None = None) -> Policy:
-    """A policy for a modality from its stored counted votes (and its competitors)."""
+def build_policy(modality: str, *, name: str | None = None, before=None, only: Q | None = None,
+                 seed: int | None = None) -> Policy:
+    """A policy for a modality from its stored counted votes (created before `before`, matching
+    `only`, if given) and its competitors."""
     from arena.models import Competitor
 
     name = name or settings.ARENA_MATCHMAKING
     rng = random.Random(seed) if seed is not None else _sysrandom
     roster = list(Competitor.objects.filter(modality=modality).order_by("pk").values_list("slug", "active", "healthy"))
     policy = make_policy(name, [s for s, _, _ in roster], k=2, seed=None, rng=rng, **policy_options())
-    policy.observe_many(stored_votes(modality, before))
+    policy.observe_many(stored_votes(modality, before, only))
     for slug, active, healthy in roster:
         if not (active and healthy):
             policy.remove(slug)
@@ -99,18 +106,46 @@ class _Live:
         self.built = 0.0
         self.top = 0             # highest vote id absorbed
         self.recent: set[int] = set()  # absorbed ids above top - _LOOKBACK
+        self.rebuilding = False
+
+    def _build(self) -> tuple[Policy, str, float, int, set[int]]:
+        """A state from every counted vote up to the highest id now: exactly those below the
+        look-back window, and those in it that are committed now (the ids it then remembers), so
+        that the next draws absorb each vote of the window once, whenever it commits."""
+        from arena.models import Vote
+
+        name, started = settings.ARENA_MATCHMAKING, time.monotonic()
+        top = Vote.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        floor = top - _LOOKBACK
+        recent = set(_counted(self.modality).filter(id__gt=floor).values_list("id", flat=True))
+        policy = build_policy(self.modality, name=name, only=Q(id__lte=floor) | Q(id__in=recent))
+        return policy, name, started, max(top, max(recent, default=0)), recent
+
+    def _rebuild_in_background(self) -> None:
+        """Rebuild from all counted votes in a thread; draws go on from the current state meanwhile,
+        and the new one takes over (then catches up on the votes since, as usual)."""
+        from django.db import connection
+
+        def work() -> None:
+            try:
+                built = self._build()
+                with self.lock:
+                    self.policy, self.name, self.built, self.top, self.recent = built
+            except Exception:  # the current state stays; the next draw tries again
+                logger.exception("matchmaking rebuild failed for %s", self.modality)
+            finally:
+                self.rebuilding = False
+                connection.close()  # this thread's own database connection
+
+        self.rebuilding = True
+        threading.Thread(target=work, name=f"matchmaking-{self.modality}", daemon=True).start()
 
     def current(self) -> Policy:
         """The policy with every counted vote so far (caller holds the lock)."""
-        from arena.models import Vote
-
-        now = time.monotonic()
-        if (self.policy is None or self.name != settings.ARENA_MATCHMAKING
-                or now - self.built > settings.ARENA_MATCHMAKING_REBUILD_S):
-            top = Vote.objects.order_by("-id").values_list("id", flat=True).first() or 0
-            self.policy = build_policy(self.modality)
-            self.name, self.built = settings.ARENA_MATCHMAKING, now
-            self.top, self.recent = top, set()
+        if self.policy is None or self.name != settings.ARENA_MATCHMAKING:
+            self.policy, self.name, self.built, self.top, self.recent = self._build()
+        elif time.monotonic() - self.built > settings.ARENA_MATCHMAKING_REBUILD_S and not self.rebuilding:
+            self._rebuild_in_background()
         fresh = _counted(self.modality).filter(id__gt=max(0, self.top - _LOOKBACK)).exclude(id__in=self.recent)
         ids = list(fresh.order_by("id").values_list("id", flat=True)[:_BATCH])
         if ids:

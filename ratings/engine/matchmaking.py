@@ -121,24 +121,26 @@ class Policy:
         self._absorb(models, ranking, weight)
         self._refresh()
 
-    def observe_many(self, votes: Iterable[tuple[Sequence[str], Sequence[int], float]]) -> None:
-        """Many votes at once (a rebuild from stored votes): one refit at the end."""
-        for models, ranking, weight in votes:
-            self._absorb(models, ranking, weight)
+    def observe_many(self, votes: Iterable[tuple]) -> None:
+        """Many votes at once (a rebuild from stored votes): one refit at the end. Each item is
+        (models, ranking, weight) or (models, ranking, weight, count): ``count`` equal votes whose
+        weights sum to ``weight`` (an aggregated cell)."""
+        for vote in votes:
+            self._absorb(*vote)
         self._refresh(full=True)
 
-    def _absorb(self, models: Sequence[str], ranking: Sequence[int], weight: float) -> None:
+    def _absorb(self, models: Sequence[str], ranking: Sequence[int], weight: float, count: int = 1) -> None:
         if len(models) < 2 or len(models) != len(ranking) or len(set(models)) != len(models):
             raise ValueError("a vote needs two or more distinct models and one place each")
         for m in models:
             if m not in self.index:
                 self.add(m)
                 self.remove(m)  # a model seen only in old votes is known, not proposed
-            self.n_votes[self.index[m]] += 1
-        self.total_votes += 1
-        self._count([self.index[m] for m in models], [int(r) for r in ranking], float(weight))
+            self.n_votes[self.index[m]] += count
+        self.total_votes += count
+        self._count([self.index[m] for m in models], [int(r) for r in ranking], float(weight), count)
 
-    def _count(self, idx: list[int], places: list[int], weight: float) -> None:
+    def _count(self, idx: list[int], places: list[int], weight: float, count: int) -> None:
         raise NotImplementedError
 
     def _refresh(self, full: bool = False) -> None:
@@ -276,7 +278,7 @@ class Uniform(Policy):
     def _grow(self, i: int) -> None:
         self.post.grow()
 
-    def _count(self, idx: list[int], places: list[int], weight: float) -> None:
+    def _count(self, idx: list[int], places: list[int], weight: float, count: int) -> None:
         self.post.count(idx, places, weight)
 
     def _refresh(self, full: bool = False) -> None:
@@ -297,14 +299,6 @@ class Active(Uniform):
     """Ours: expected information about the order (see the module docstring)."""
 
     name = "active"
-
-    def _count(self, idx: list[int], places: list[int], weight: float) -> None:
-        super()._count(idx, places, weight)
-        self._scores = None
-
-    def _refresh(self, full: bool = False) -> None:
-        super()._refresh(full)
-        self._scores = None
 
     def order(self) -> list[str]:
         self.post.fit(steps=2)
@@ -405,12 +399,14 @@ class KSortUCB(Policy):
     def _grow(self, i: int) -> None:
         self.rater._ensure(self.names[i])
 
-    def _count(self, idx: list[int], places: list[int], weight: float) -> None:
-        self.rater.rate([self.names[i] for i in idx], places, weight)
+    def _count(self, idx: list[int], places: list[int], weight: float, count: int) -> None:
+        # An aggregated cell (count > 1, stored votes) is absorbed as count updates of its mean weight.
+        for _ in range(count):
+            self.rater.rate([self.names[i] for i in idx], places, weight / count)
         for x in range(len(idx)):
             for y in range(x + 1, len(idx)):
                 key = (min(idx[x], idx[y]), max(idx[x], idx[y]))
-                self.pair_n[key] = self.pair_n.get(key, 0) + 1
+                self.pair_n[key] = self.pair_n.get(key, 0) + count
 
     def order(self) -> list[str]:
         score = [self.rater.score(n) for n in self.names]

@@ -57,7 +57,7 @@ def test_active_policy_spends_battles_where_the_order_is_in_doubt_within_the_gua
     n = 300
     models, pairs = draw_battles(n)
     uniform = n * 2 / 5
-    assert pairs[("aurora-7b", "lumen-13b")] > 0.3 * n, pairs  # a uniform draw: 0.1 of battles
+    assert pairs[("aurora-7b", "lumen-13b")] > 0.18 * n, pairs  # a uniform draw: 0.1 of battles (sd 0.017)
     assert min(models[m] for m in TEXT) >= 0.25 * uniform * 0.7, models  # the floor
     assert max(models[m] for m in TEXT) <= 2.0 * uniform * 1.1, models  # the cap
 
@@ -85,9 +85,12 @@ def test_a_new_model_is_boosted_until_placed(demo, settings):
 
 def test_votes_are_absorbed_as_they_land_without_a_rebuild(demo, settings):
     settings.ARENA_MATCHMAKING = "active"
+    settle_all_but_the_top_pair(rounds=3)
+    make_battle(["aurora-7b", "lumen-13b", "quill-3"], ranking=[2, 1, 3])
     draw_battles(1)
     live = matchmaking._state("text")
     built, absorbed = live.built, live.policy.total_votes
+    assert absorbed == 13  # the state starts from every counted vote, each once
     settle_all_but_the_top_pair(rounds=2)
     make_battle(["aurora-7b", "quill-3"], outcome="a", counted=False, reason="identity_leak")  # not counted
     make_battle(["aurora-7b", "quill-3"], outcome="a", anonymous=False, counted=False, reason="named")
