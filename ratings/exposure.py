@@ -23,7 +23,7 @@ from django.utils import timezone
 from arena.models import Battle, Competitor, Slot
 
 EXPOSURE_DAYS = 7
-PROBABILITY_DRAWS = 4000
+PROBABILITY_DRAWS = 2000
 COUNT_ROUNDING = 10  # public battle counts are rounded to this
 
 
