@@ -141,8 +141,9 @@ class Identity:
 
 
 def _retry_after(lim: limits.RateLimitItem, *ids: str) -> int:
+    # The window still holds its oldest request AT reset_time (limits counts `>=`): one more second.
     reset = limiter().get_window_stats(lim, *ids).reset_time
-    return max(1, math.ceil(reset - time.time()))
+    return max(1, math.floor(reset - time.time()) + 1)
 
 
 def _human_period(lim: limits.RateLimitItem) -> str:
