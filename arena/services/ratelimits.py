@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -103,14 +104,23 @@ def policy() -> Policy:
     return _cached_policy(settings.ARENA_RATE_LIMITS, settings.ARENA_POW_AFTER)
 
 
-@functools.lru_cache(maxsize=4)
-def _limiter(uri: str) -> limits.strategies.MovingWindowRateLimiter:
-    options = {"key_prefix": KEY_PREFIX} if uri.startswith(("redis://", "rediss://", "unix://")) else {}
-    return limits.strategies.MovingWindowRateLimiter(limits.storage.storage_from_string(uri, **options))
+_limiters: dict[str, limits.strategies.MovingWindowRateLimiter] = {}
+_limiters_lock = threading.Lock()
 
 
 def limiter() -> limits.strategies.MovingWindowRateLimiter:
-    return _limiter(settings.ARENA_RATE_LIMIT_STORAGE)
+    """One limiter (and Redis connection pool) per process. Built under a lock: `limits` imports
+    its storage's client lazily, and a second request thread checking the half-imported module
+    meanwhile was refused with a ConfigurationError (a 500) under a flood."""
+    uri = settings.ARENA_RATE_LIMIT_STORAGE
+    found = _limiters.get(uri)
+    if found is not None:
+        return found
+    with _limiters_lock:
+        if uri not in _limiters:
+            options = {"key_prefix": KEY_PREFIX} if uri.startswith(("redis://", "rediss://", "unix://")) else {}
+            _limiters[uri] = limits.strategies.MovingWindowRateLimiter(limits.storage.storage_from_string(uri, **options))
+        return _limiters[uri]
 
 
 @dataclass(frozen=True)
