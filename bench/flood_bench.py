@@ -231,7 +231,7 @@ def main() -> None:
     base_env = dict(os.environ, DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{a.db}", REDIS_URL=a.redis_url,
                     DJANGO_SETTINGS_MODULE="config.settings", DEBUG="false", LOG_LEVEL="ERROR",
                     ARENA_INPROCESS_TASKS="true", ARENA_MIN_DWELL_MS="0", CHANNELS_PREFIX=f"flood{os.getpid()}",
-                    SECRET_KEY="flood-bench-" + os.urandom(8).hex())
+                    SECRET_KEY="flood-bench-" + os.urandom(16).hex(), ARENA_IP_SALT=os.urandom(16).hex())
     base_env.pop("ARENA_RATE_LIMITS", None)
 
     verdicts = []
