@@ -64,7 +64,7 @@ class Client:
 def start_embedded(port: int, workdir: Path) -> tuple[subprocess.Popen, dict]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")}
     env.update(DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}", MEDIA_ROOT=str(workdir / "media"),
-               ARENA_RATE_LIMITS="off", PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="config.settings",
+               ARENA_RATE_LIMITS="off", ARENA_MIN_DWELL_MS="0", PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="config.settings",
                SECRET_KEY=env.get("SECRET_KEY", "bench-embedded-burst-not-secret"),
                ARENA_IP_SALT=env.get("ARENA_IP_SALT", "bench-embedded-burst-not-secret-either"))
     env.pop("ARENA_INPROCESS_TASKS", None)

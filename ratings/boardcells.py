@@ -147,6 +147,7 @@ def board_update(*, modality: str, category: str) -> BoardCells:
             w=Sum(F("weight") * F("sign")), n=Sum("sign"), w2=Sum(F("weight") * F("weight") * F("sign"))).order_by())
         _upsert_voters(state.pk, pair_flips.values("voter_id").annotate(n=Sum("sign")).order_by())
         delta = _fingerprint_delta(flipped, "sign")
+        kw_flips = flipped.filter(mode=Battle.MODE_KWISE).aggregate(n=Sum("sign"))["n"] or 0
 
         # 2. Votes after the last id seen, as they are now minus decisions not absorbed yet.
         v_fresh, _, v_hi, v_gaps = _scan(Vote, state.last_vote_id, state.vote_gaps, now)
@@ -163,8 +164,10 @@ def board_update(*, modality: str, category: str) -> BoardCells:
             w=Sum("weight"), n=Count("id"), w2=Sum(F("weight") * F("weight"))).order_by())
         _upsert_voters(state.pk, pairs.values("voter_id").annotate(n=Count("id")).order_by())
         add = _fingerprint_delta(fresh)
+        kw_new = fresh.filter(mode=Battle.MODE_KWISE).count()
 
         state.vote_count += delta.count + add.count
+        state.kwise_count += kw_flips + kw_new
         state.hash_xor = _signed(state.hash_xor ^ delta.xor ^ add.xor)
         state.hash_sum = str(int(state.hash_sum) + delta.total + add.total)
         state.last_vote_id, state.vote_gaps = v_hi, v_gaps
@@ -210,8 +213,10 @@ def pair_rows_from_cells(state: BoardCells, heavy: int) -> tuple[list, list]:
     from arena.models import Competitor
 
     slug = dict(Competitor.objects.values_list("pk", "slug"))
-    cells = [(slug[a], slug[b], o, w, n, w2) for a, b, o, w, n, w2 in
-             BoardCell.objects.filter(board=state, n__gt=0.5).values_list("model_a_id", "model_b_id", "outcome", "w", "n", "w2")]
+    with connection.cursor() as cur:  # tens of thousands of rows: a plain cursor, no ORM row objects
+        cur.execute(f"SELECT model_a_id, model_b_id, outcome, w, n, w2 FROM {BoardCell._meta.db_table}"
+                    " WHERE board_id = %s AND n > 0.5", [state.pk])
+        cells = [(slug[a], slug[b], o, w, n, w2) for a, b, o, w, n, w2 in cur.fetchall()]
     voters = list(BoardVoter.objects.filter(board=state, votes__gte=2).order_by("-votes", "voter_id")
                   .values_list("voter_id", flat=True)[:heavy])
     rows = []
@@ -237,7 +242,7 @@ def board_fit_input(state: BoardCells, heavy: int):
     from ratings.votesource import OUTCOME_TO_WINNER, kwise_rows
 
     cell_rows, heavy_rows = pair_rows_from_cells(state, heavy)
-    kwise = kwise_rows(state.modality, state.category)
+    kwise = kwise_rows(state.modality, state.category) if state.kwise_count > 0 else []
     counts: dict[str, float] = {}
     for a, b, _o, _w, n, _w2 in cell_rows:
         counts[a] = counts.get(a, 0) + n

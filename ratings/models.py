@@ -74,6 +74,7 @@ class BoardCells(models.Model):
     decision_gaps = models.JSONField(default=list)
     # The fingerprint of the counted votes (pairwise and K-wise), kept as votes and decisions arrive.
     vote_count = models.BigIntegerField(default=0)
+    kwise_count = models.BigIntegerField(default=0, help_text="Counted K-wise votes (read per vote at a fit; none: no read).")
     hash_xor = models.BigIntegerField(default=0)
     hash_sum = models.CharField(max_length=40, default="0", help_text="Sum of the votes' 64-bit hashes (exact).")
     # Voter clustering widens each model's interval by a factor; reading the heaviest voters' votes

@@ -63,6 +63,7 @@ def test_a_worker_killed_mid_fit_leaves_a_leaderboard_that_converges_without_a_n
         "RATINGS_DEBOUNCE_S": "0", "RATINGS_LIVE_METHODS": "bt",
         # The broker gives a dead worker's task back after this (the default is minutes).
         "CELERY_VISIBILITY_TIMEOUT_S": "6",
+        "ARENA_MIN_DWELL_MS": "0", "ARENA_RATE_LIMITS": "off",  # the test votes at once
     })
     _vote_once(stack)  # the one vote: it nudges the leaderboards; nothing else will
     total = Vote.objects.filter(counted=True).count()

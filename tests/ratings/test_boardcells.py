@@ -32,6 +32,8 @@ def _full_scan(category: str = "overall") -> tuple[dict, dict]:
 
 
 def _assert_equal_to_full_scan(category: str = "overall") -> None:
+    from ratings.votesource import category_filter
+
     state = board_update(modality="text", category=category)
     cells, voters = _full_scan(category)
     kept = {(c.model_a_id, c.model_b_id, c.outcome): (round(c.w, 9), round(c.n)) for c in
@@ -39,6 +41,8 @@ def _assert_equal_to_full_scan(category: str = "overall") -> None:
     assert kept == cells
     assert {v.voter_id: v.votes for v in BoardVoter.objects.filter(board=state) if v.votes} == voters
     assert fingerprint_of(state) == fingerprint_full(modality="text", category=category)
+    q, _ = category_filter(category)
+    assert state.kwise_count == Vote.objects.filter(q, modality="text", counted=True, weight__gt=0, mode="kwise").count()
 
 
 def _more_votes(n: int, ids: list[int] | None = None, new_voters: bool = False) -> list[Vote]:
@@ -65,7 +69,8 @@ def _more_votes(n: int, ids: list[int] | None = None, new_voters: bool = False) 
 
 def test_cells_follow_votes_exclusions_and_undo(seeded):
     _assert_equal_to_full_scan()
-    ids = list(Vote.objects.filter(mode="pairwise").order_by("pk").values_list("pk", flat=True))
+    ids = list(Vote.objects.order_by("pk").values_list("pk", flat=True))  # pairwise and K-wise
+    ids = ids[:20] + ids[-5:]
     votes_exclude(votes=ids[:25], reason="fraud:test", detail="planted", by_kind="detector", by="test")
     _assert_equal_to_full_scan()
     _more_votes(12)
