@@ -17,6 +17,7 @@ from arena.errors import ArenaError, BadRequest
 from arena.models import MODALITY_CHOICES, Battle, Competitor, Generation
 from arena.selectors import battle_public_state, reveal
 from arena.services.battles import battle_continue, battle_create, battle_for_voter
+from arena.services.exclusions import vote_as_seen_by_voter
 from arena.services.prompts import random_prompt
 from arena.services.voters import network_hash, voter_for_request
 from arena.services.votes import vote_cast
@@ -113,12 +114,13 @@ def api_battle_vote(request: HttpRequest, public_id: str):
     voter = voter_for_request(request, create=False)
     battle = battle_for_voter(public_id=public_id, voter=voter)
     vote, created = vote_cast(battle=battle, voter=voter, data=data, network_hash=network_hash(request))  # type: ignore[arg-type]
+    counted, because = vote_as_seen_by_voter(vote)  # a fraud exclusion is not shown (shadow)
     body = {
         "battle": battle.public_id,
         "ranking": vote.ranking,
         "outcome": vote.outcome,
-        "counted": vote.counted,
-        "excluded_because": vote.exclusion_detail if not vote.counted else "",
+        "counted": counted,
+        "excluded_because": because,
         "models": reveal(battle),
     }
     return JsonResponse(body, status=201 if created else 200)

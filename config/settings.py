@@ -186,6 +186,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-stale-battles": {"task": "arena.tasks.expire_stale_battles", "schedule": 30.0},
     "probe-unhealthy-competitors": {"task": "arena.tasks.probe_unhealthy_competitors", "schedule": 120.0},
     "recompute-all-leaderboards": {"task": "ratings.tasks.recompute_all", "schedule": float(os.environ.get("RATINGS_BEAT_S", "600"))},
+    "integrity-audit-all": {"task": "ratings.tasks.audit_all", "schedule": float(os.environ.get("ARENA_AUDIT_BEAT_S", "3600"))},
 }
 # Embedded runs tasks in a thread of the web process (arena.services.generation); never eager
 # inside a request, which would block the page until every output is done.
@@ -210,6 +211,11 @@ ARENA_IP_SALT = os.environ.get("ARENA_IP_SALT", SECRET_KEY)
 # Behind a reverse proxy you trust, take the client address from X-Forwarded-For.
 ARENA_TRUST_X_FORWARDED_FOR = envbool("ARENA_TRUST_X_FORWARDED_FOR", "False")
 ARENA_CRITERIA = [c for c in os.environ.get("ARENA_CRITERIA", "helpfulness,accuracy,style").split(",") if c]
+# Fraud detection (ratings.integrity): a voter's votes are audited after every N of them, and every
+# modality every ARENA_AUDIT_BEAT_S by beat, over the last ARENA_AUDIT_DAYS days, at this FDR.
+ARENA_AUDIT_EVERY_N_VOTES = envint("ARENA_AUDIT_EVERY_N_VOTES", "25")
+ARENA_AUDIT_DAYS = envint("ARENA_AUDIT_DAYS", "30")
+ARENA_AUDIT_Q = envfloat("ARENA_AUDIT_Q", "0.01")
 
 # Leaderboards.
 RATINGS_BOOTSTRAP_ROUNDS = envint("RATINGS_BOOTSTRAP_ROUNDS", "1000")

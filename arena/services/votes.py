@@ -134,12 +134,17 @@ def vote_cast(
         if locked.status == Battle.GENERATING:
             raise Conflict("Wait until every answer is complete, then vote.")
         counted, reason, detail = True, "", ""
+        # Locked as the integrity audit locks it, so a vote cast while the audit excludes this
+        # voter is either excluded by it or sees the flag (arena.services.exclusions).
+        shadow = Voter.objects.select_for_update().values_list("shadow_reason", flat=True).get(pk=voter.pk)
         if not locked.anonymous:
             counted, reason, detail = False, Vote.EXCL_NAMED, "named side-by-side battle"
         else:
             leak = identity_leak(locked)
             if leak:
                 counted, reason, detail = False, Vote.EXCL_IDENTITY_LEAK, leak
+            elif shadow:  # shadow exclusion: kept, not counted, and the voter is not told
+                counted, reason, detail = False, shadow, "voter flagged by the integrity audit"
         slots = list(locked.slots.order_by("position").values_list("competitor_id", flat=True))
         pairwise = locked.mode == Battle.MODE_PAIRWISE
         try:
