@@ -147,12 +147,14 @@ def build(seed: int, scenario: str, n_honest: int) -> Board:
     return board
 
 
-def rank_of_target(board: Board, keep: np.ndarray) -> int:
+def rank_of_target(board: Board, keep: np.ndarray) -> tuple[int, float]:
+    """The target's rank and rating on the Bradley-Terry board of the kept votes."""
     rows = [r for r, k in zip(board.rows, keep) if k]
     lb = fit_bt(votes_from_names([board.names[r[1]] for r in rows], [board.names[r[2]] for r in rows],
                                  [WINNERS[r[3]] for r in rows]), ci="none")
     order = np.argsort(-np.asarray(lb.rating))
-    return int(np.flatnonzero(np.asarray(lb.models)[order] == board.names[TARGET])[0]) + 1
+    k = int(np.flatnonzero(np.asarray(lb.models)[order] == board.names[TARGET])[0])
+    return k + 1, float(np.asarray(lb.rating)[order][k])
 
 
 def run(seed: int, scenario: str, n_honest: int) -> dict:
@@ -178,9 +180,10 @@ def run(seed: int, scenario: str, n_honest: int) -> dict:
     out["top1_share"] = top[: max(1, len(top) // 100)].sum() / top.sum()
     honest_votes = np.array([board.kind[r[0]] == "honest" for r in board.rows])
     keep = ~res.vote_mask()
-    out["rank_honest"] = rank_of_target(board, honest_votes)
-    out["rank_attacked"] = rank_of_target(board, np.ones(len(board.rows), bool))
-    out["rank_after"] = rank_of_target(board, keep)
+    out["rank_honest"], honest_rating = rank_of_target(board, honest_votes)
+    out["rank_attacked"], attacked_rating = rank_of_target(board, np.ones(len(board.rows), bool))
+    out["rank_after"], after_rating = rank_of_target(board, keep)
+    out["lift_attacked"], out["lift_after"] = attacked_rating - honest_rating, after_rating - honest_rating
     out["reasons"] = {}
     for k in np.flatnonzero(res.flagged_mask):
         for r in res.reasons[k]:
@@ -204,13 +207,14 @@ def main() -> int:
               f"{100 * r['random']:.0f}%, target-only {100 * r['target_only']:.0f}%, camouflaged "
               f"{100 * r['camouflaged']:.0f}%, ring {100 * r['ring']:.0f}%")
         print(f"  target rank: honest {r['rank_honest']}, attacked {r['rank_attacked']}, after exclusions "
-              f"{r['rank_after']}; reasons {r['reasons']}")
+              f"{r['rank_after']} (rating {r['lift_attacked']:+.1f} -> {r['lift_after']:+.1f} points against the honest "
+              f"board); reasons {r['reasons']}")
         c = run(seed, "camouflage", args.honest)
         camo.append(c)
         print(f"seed {seed} camouflage only: honest flagged {100 * c['honest']:.2f}%, camouflaged caught "
               f"{100 * c['camouflaged']:.0f}%; target rank honest {c['rank_honest']}, attacked "
               f"{c['rank_attacked']}, after exclusions {c['rank_after']} (remaining shift "
-              f"{c['rank_honest'] - c['rank_after']:+d})")
+              f"{c['rank_honest'] - c['rank_after']:+d} ranks; rating {c['lift_attacked']:+.1f} -> {c['lift_after']:+.1f} points)")
     print("\nsummary over seeds", args.seeds)
     worst = lambda key, f=min: f(r[key] for r in full)  # noqa: E731
     print(f"  honest voters flagged: max {100 * max(max(r['honest'] for r in full), max(c['honest'] for c in camo)):.2f}% "
@@ -225,7 +229,13 @@ def main() -> int:
           f"max |after - honest| = {max(shifts)} (goal <= 1)")
     cs = [c["rank_honest"] - c["rank_after"] for c in camo]
     print(f"  camouflage only, honest/attacked/after: {[(c['rank_honest'], c['rank_attacked'], c['rank_after']) for c in camo]}; "
-          f"max remaining shift {max(abs(s) for s in cs)} rank(s) (goal <= 1)")
+          f"max remaining shift {max(abs(s) for s in cs)} rank(s) (goal <= 1); within one rank in "
+          f"{sum(abs(s) <= 1 for s in cs)} of {len(cs)} seeds")
+    print(f"  camouflage only, target rating lift attacked -> after exclusions (points): "
+          f"{[(round(c['lift_attacked'], 1), round(c['lift_after'], 1)) for c in camo]}; adjacent models are "
+          f"{400 / (M - 1):.1f} points apart")
+    print(f"  full attack, target within one rank of honest after exclusions in "
+          f"{sum(s <= 1 for s in shifts)} of {len(shifts)} seeds")
     return 0
 
 

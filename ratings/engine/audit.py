@@ -213,7 +213,7 @@ def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
     excess = np.abs(resid) - it.COHORT_MARGIN * n
     z = np.divide(excess, np.sqrt(var), out=np.zeros(m), where=var > 0)
     p = np.where(excess > 0, np.minimum(1.0, 2 * stats.norm.sf(z) * m), 1.0)
-    cand_v, cand_m, cand_p = [], [], []
+    cand_v, cand_m, cand_p, cand_min = [], [], [], []
     for k in range(m):
         rows[k].update(cohort_z=round(float(np.sign(resid[k]) * max(z[k], 0.0)), 3), cohort_p=float(f"{p[k]:.3g}"),
                        cohort_flagged=bool(p[k] <= q),
@@ -235,11 +235,14 @@ def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
             pv = it._refine_upper(it._upper(ww, nn, ee), idx, pk, ww)
         else:  # fewer wins than expected = more losses than expected
             pv = it._refine_upper(it._upper(nn - ww, nn, 1 - ee), idx, 1 - pk, nn - ww)
+        # The least p-value each could attain: every one of their votes going the suspect way.
+        pmin = np.exp(np.bincount(idx, weights=np.log(np.clip(pk if boost else 1 - pk, 1e-300, 1)), minlength=len(vv)))
         cand_v += vv.tolist()
         cand_m += [k] * len(vv)
         cand_p += pv.tolist()
+        cand_min += pmin.tolist()
     if cand_p:
-        adj = bh(np.array(cand_p), q)
+        adj = it.tarone_bh(np.array(cand_p), np.array(cand_min), q)
         for v, k, pv, a in zip(cand_v, cand_m, cand_p, adj):
             if a <= q:
                 flagged[v] = True

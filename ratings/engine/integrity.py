@@ -318,3 +318,23 @@ def bh(p: np.ndarray, q: float) -> np.ndarray:
     out = np.empty(m)
     out[order] = np.minimum(adj, 1.0)
     return out
+
+
+def tarone_bh(p: np.ndarray, pmin: np.ndarray, q: float) -> np.ndarray:
+    """Benjamini-Hochberg for discrete tests with Tarone's screen (Gilbert 2005): a hypothesis whose
+    smallest attainable p-value (e.g. a voter with two votes) could never be rejected is left out
+    of the count, found as the least K with at most K hypotheses attaining q/K. Returns adjusted
+    p-values (1 for those left out)."""
+    p, pmin = np.asarray(p, float), np.asarray(pmin, float)
+    m = p.size
+    if m == 0:
+        return np.ones(0)
+    srt = np.sort(pmin)
+    ks = np.arange(1, m + 1)
+    # R(K) = #{pmin <= q/K}, non-increasing in K; the least K with R(K) <= K.
+    r = np.searchsorted(srt, q / ks, side="right")
+    k = int(ks[np.argmax(r <= ks)]) if np.any(r <= ks) else m
+    keep = pmin <= q / k
+    out = np.ones(m)
+    out[keep] = bh(p[keep], q)
+    return out
