@@ -190,8 +190,9 @@ def _new_voters(log: VoteLog) -> np.ndarray:
 
 def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
     """Per model: its results among new voters against the board of established voters (both
-    without flagged voters). Models that diverge beyond COHORT_MARGIN (Bonferroni over models),
-    then the new voters whose own results for that model drive it (BH)."""
+    without flagged voters). Models that diverge beyond COHORT_MARGIN pass a screen (Bonferroni
+    over models, family-wise COHORT_ALPHA); then the new voters whose own results for a screened
+    model drive it are tested (Tarone-screened BH at q)."""
     m = len(log.models)
     new = _new_voters(log)
     rows = [{"cohort_z": 0.0, "cohort_p": 1.0, "cohort_flagged": False} for _ in range(m)]
@@ -216,10 +217,10 @@ def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
     cand_v, cand_m, cand_p, cand_min = [], [], [], []
     for k in range(m):
         rows[k].update(cohort_z=round(float(np.sign(resid[k]) * max(z[k], 0.0)), 3), cohort_p=float(f"{p[k]:.3g}"),
-                       cohort_flagged=bool(p[k] <= q),
+                       cohort_flagged=bool(p[k] <= it.COHORT_ALPHA),
                        new_win_share=round(float((resid[k] + _expected(k, log, sel, pa)) / n[k]), 4) if n[k] else None,
                        expected_win_share=round(float(_expected(k, log, sel, pa) / n[k]), 4) if n[k] else None)
-        if p[k] > q:
+        if p[k] > it.COHORT_ALPHA:
             continue
         boost = resid[k] > 0
         mine = sel & ((log.a == k) | (log.b == k))
