@@ -184,6 +184,20 @@ def run(seed: int, scenario: str, n_honest: int) -> dict:
     out["rank_attacked"], attacked_rating = rank_of_target(board, np.ones(len(board.rows), bool))
     out["rank_after"], after_rating = rank_of_target(board, keep)
     out["lift_attacked"], out["lift_after"] = attacked_rating - honest_rating, after_rating - honest_rating
+    if scenario == "full":
+        from ratings.engine.cells import PairCells
+        from ratings.engine.fragility import fragility
+
+        rows = [r for r, k in zip(board.rows, honest_votes) if k]
+        cells = PairCells.from_indices(board.names, np.array([r[1] for r in rows]), np.array([r[2] for r in rows]),
+                                       np.array([r[3] for r in rows]), None)
+        lb = fit_bt(votes_from_names([board.names[r[1]] for r in rows], [board.names[r[2]] for r in rows],
+                                     [WINNERS[r[3]] for r in rows]), ci="none")
+        order = [lb.models[k] for k in np.argsort(-np.asarray(lb.rating))]
+        started = time.perf_counter()
+        frag = fragility(cells, order)
+        out["fragility"] = (time.perf_counter() - started, sum(f["tied"] for f in frag), len(frag),
+                            frag[0]["votes_to_swap"], len(rows))
     out["reasons"] = {}
     for k in np.flatnonzero(res.flagged_mask):
         for r in res.reasons[k]:
@@ -209,6 +223,9 @@ def main() -> int:
         print(f"  target rank: honest {r['rank_honest']}, attacked {r['rank_attacked']}, after exclusions "
               f"{r['rank_after']} (rating {r['lift_attacked']:+.1f} -> {r['lift_after']:+.1f} points against the honest "
               f"board); reasons {r['reasons']}")
+        ft = r["fragility"]
+        print(f"  fragility of the honest board ({ft[4]} votes): {ft[0]:.2f} s for {ft[2]} adjacent pairs; #1/#2 swap "
+              f"after removing {ft[3]} votes; {ft[1]} of {ft[2]} pairs under 0.5% (shown as tied)")
         c = run(seed, "camouflage", args.honest)
         camo.append(c)
         print(f"seed {seed} camouflage only: honest flagged {100 * c['honest']:.2f}%, camouflaged caught "
