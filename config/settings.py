@@ -312,6 +312,21 @@ ARENA_MIN_LISTEN_MS = envint("ARENA_MIN_LISTEN_MS", "3000")
 ARENA_TRUST_X_FORWARDED_FOR = envbool("ARENA_TRUST_X_FORWARDED_FOR", "False")
 ARENA_TRUSTED_PROXIES = envlist("ARENA_TRUSTED_PROXIES", "127.0.0.1,::1")
 ARENA_CRITERIA = envlist("ARENA_CRITERIA", "helpfulness,accuracy,style")
+# Matchmaking of blind battles (ratings.engine.matchmaking; arena.services.matchmaking): the policy
+# (active | ksort-ucb | uniform) and its guard rails. FLOOR: share of battles drawn uniformly, so
+# every available model gets at least FLOOR x its uniform share; CAP: no model above CAP x its
+# uniform share; BOOST: chance a new model is put in a battle until placed; REBUILD_S: how often a
+# process rebuilds its state from all counted votes (exclusions, undo); votes are absorbed as they
+# land in between.
+ARENA_MATCHMAKING = env.str("ARENA_MATCHMAKING", default="active").strip()
+ARENA_MATCHMAKING_FLOOR = envfloat("ARENA_MATCHMAKING_FLOOR", "0.25")
+ARENA_MATCHMAKING_CAP = envfloat("ARENA_MATCHMAKING_CAP", "3")
+ARENA_MATCHMAKING_BOOST = envfloat("ARENA_MATCHMAKING_BOOST", "0.5")
+ARENA_MATCHMAKING_REBUILD_S = envint("ARENA_MATCHMAKING_REBUILD_S", "600")
+if ARENA_MATCHMAKING not in ("active", "ksort-ucb", "uniform"):
+    raise ImproperlyConfigured(f"ARENA_MATCHMAKING={ARENA_MATCHMAKING!r}: choose active, ksort-ucb or uniform")
+if not (0 <= ARENA_MATCHMAKING_FLOOR <= 1 and ARENA_MATCHMAKING_CAP >= 1 and 0 <= ARENA_MATCHMAKING_BOOST <= 1):
+    raise ImproperlyConfigured("ARENA_MATCHMAKING_FLOOR and _BOOST must be between 0 and 1, ARENA_MATCHMAKING_CAP at least 1")
 
 # Anti-automation (arena.services.ratelimits, arena.services.pow, arena.services.integrity).
 # Rate limits per voter session, account and network on battles, turns and votes: "" keeps the
