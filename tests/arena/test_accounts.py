@@ -68,3 +68,11 @@ def test_social_providers_are_switched_on_by_setting(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["/accounts/github/login/", "cid-123", "True"]
+
+
+def test_the_account_pages_wear_the_arena_layout(demo):
+    page = ArenaClient().get("/accounts/login/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'class="topbar"' in html and 'name="login"' in html and 'name="password"' in html
+    assert "<script>" not in html  # no inline script (Content-Security-Policy)
