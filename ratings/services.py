@@ -104,6 +104,7 @@ def _fit_bt_incremental(state, params: dict[str, Any]):
         scale = np.array([factors.get(m, 1.0) for m in cells.models])
         lb = fit_bt_board(cells, rankings, clusters, params, counts, interval_scale=scale)
         lb.extra["cluster_factors_from_votes"] = state.cluster_votes
+        lb.inputs = (cells, rankings)
         return lb, counts
     lb = fit_bt_board(cells, rankings, clusters, params, counts)
     # The factor: clustered over what the fit between refreshes starts from (the same read without
@@ -118,6 +119,7 @@ def _fit_bt_incremental(state, params: dict[str, Any]):
     state.cluster_votes, state.cluster_at = state.vote_count, time.time()
     state.save(update_fields=["cluster_factors", "cluster_votes", "cluster_at"])
     lb.extra["cluster_factors_from_votes"] = state.vote_count
+    lb.inputs = (cells, rankings)
     return lb, counts
 
 
@@ -179,6 +181,8 @@ def leaderboard_recompute(*, modality: str, category: str = "overall", method: s
         log.info("leaderboard %s/%s/%s not fitted: %s", modality, category, method, e)
         return None
     extra = {k: v for k, v in lb.to_dict().items() if k not in ("models", "method", "ci", "votes", "level")}
+    if method == "bt":
+        extra["fragility"] = _fragility(modality, category, lb)
     try:
         with transaction.atomic():
             snap = LeaderboardSnapshot.objects.create(
@@ -190,6 +194,36 @@ def leaderboard_recompute(*, modality: str, category: str = "overall", method: s
         return LeaderboardSnapshot.objects.filter(**key, vote_hash=fp.hash).order_by("-created").first()
     _announce(snap)
     return snap
+
+
+FRAGILITY_PAIRS = 50  # adjacent pairs from the top whose fragility a snapshot records
+
+
+def _fragility(modality: str, category: str, lb) -> list[dict[str, Any]]:
+    """For each adjacent pair from the top: about the fewest votes whose removal swaps it, and
+    whether that is so few (under 0.5% of the votes) that the page shows the pair as tied.
+    K-wise rankings enter as their pairs."""
+    import numpy as np
+
+    from ratings.engine.cells import PairCells, broken_pairs
+    from ratings.engine.fragility import fragility
+
+    # The fit's own cells (the board's incremental cells: no scan of the votes) when it has them.
+    cells, rankings = getattr(lb, "inputs", None) or comparisons_of(modality, category)[:2]
+    better, worse = broken_pairs(rankings)
+    if len(better):
+        cells = cells.merged(PairCells.from_indices(cells.models, better, worse, np.zeros(len(better), np.int64), None))
+    rows = sorted(lb.rows(), key=lambda r: -r["rating"])
+    order: list[str] = []
+    for r in rows[: FRAGILITY_PAIRS + 1]:
+        if order and r.get("part") != rows[0].get("part"):
+            break  # ratings of another part of the comparison graph are on their own scale
+        order.append(r["model"])
+    try:
+        return fragility(cells, order)
+    except (np.linalg.LinAlgError, ValueError):
+        log.exception("fragility of %s/%s failed", modality, category)
+        return []
 
 
 def _announce(snap: LeaderboardSnapshot) -> None:
