@@ -264,6 +264,17 @@ def leaderboard_nudge(*, modality: str, category: str = "overall", method: str =
     return True
 
 
+def _enqueue(task, *args) -> None:
+    """Queue a ratings task after the debounce (embedded default: run it in the web process's pool;
+    leaderboard fits themselves go to the fit process, see leaderboard_nudge)."""
+    if settings.ARENA_INPROCESS_TASKS:
+        from arena.services.generation import background
+
+        background(lambda: task.apply(args=args))
+    else:
+        task.apply_async(args=args, countdown=settings.RATINGS_DEBOUNCE_S)
+
+
 def live_methods() -> tuple[str, ...]:
     return tuple(m for m in settings.RATINGS_LIVE_METHODS if m in METHODS)
 
