@@ -108,7 +108,6 @@ def one() -> None:
             for r in range(a.repeat):
                 _new_votes(connection, 1000, a.models)
                 _exclude(100, r)
-                LeaderboardSnapshot.objects.filter(method="bt").delete()
                 t0 = time.perf_counter()
                 snap = services.leaderboard_recompute(modality="text", category="overall", method="bt")
                 t1 = time.perf_counter()

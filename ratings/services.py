@@ -182,7 +182,15 @@ def leaderboard_recompute(*, modality: str, category: str = "overall", method: s
         return None
     extra = {k: v for k, v in lb.to_dict().items() if k not in ("models", "method", "ci", "votes", "level")}
     if method == "bt":
-        extra["fragility"] = _fragility(modality, category, lb)
+        # Fragility refits the model many times (tens of seconds at 200 models): it is computed with
+        # each voter-clustering refresh and carried over by the snapshots in between.
+        refreshed = lb.extra.get("cluster_factors_from_votes") in (None, fp.count)
+        if refreshed or latest is None or "fragility" not in (latest.extra or {}):
+            extra["fragility"] = _fragility(modality, category, lb)
+            extra["fragility_from_votes"] = fp.count
+        else:
+            extra["fragility"] = latest.extra["fragility"]
+            extra["fragility_from_votes"] = latest.extra.get("fragility_from_votes", latest.vote_count)
     try:
         with transaction.atomic():
             snap = LeaderboardSnapshot.objects.create(
