@@ -209,7 +209,28 @@ ARENA_MIN_LISTEN_MS = envint("ARENA_MIN_LISTEN_MS", "3000")
 ARENA_IP_SALT = os.environ.get("ARENA_IP_SALT", SECRET_KEY)
 # Behind a reverse proxy you trust, take the client address from X-Forwarded-For.
 ARENA_TRUST_X_FORWARDED_FOR = envbool("ARENA_TRUST_X_FORWARDED_FOR", "False")
-ARENA_CRITERIA = [c for c in os.environ.get("ARENA_CRITERIA", "helpfulness,accuracy,style").split(",") if c]
+# Criteria a pairwise vote may judge separately, per modality (ARENA_CRITERIA_<MODALITY>, comma-separated;
+# an empty value turns them off for that modality). ARENA_CRITERIA, the older single list, still sets text's.
+def _criteria(name: str, default: str) -> list[str]:
+    return [c.strip() for c in os.environ.get(name, default).split(",") if c.strip()]
+
+
+ARENA_CRITERIA_BY_MODALITY = {
+    "text": _criteria("ARENA_CRITERIA_TEXT", os.environ.get("ARENA_CRITERIA", "helpfulness,accuracy,style")),
+    "image": _criteria("ARENA_CRITERIA_IMAGE", "prompt_alignment,aesthetics"),  # as K-Sort Arena asks
+    "audio": _criteria("ARENA_CRITERIA_AUDIO", "musicality,prompt_adherence"),
+    "video": _criteria("ARENA_CRITERIA_VIDEO", "prompt_alignment,visual_quality,motion"),
+    "3d": _criteria("ARENA_CRITERIA_3D", "geometry,texture"),
+}
+# Every criterion of any modality (the leaderboards `criterion:<name>` are per modality anyway).
+ARENA_CRITERIA = sorted({c for cs in ARENA_CRITERIA_BY_MODALITY.values() for c in cs})
+# Prompt language: a label only when the detector is at least this sure and the language is one
+# of ARENA_LANGUAGES (ISO 639-1, comma-separated); otherwise "und". Short English prompts were
+# read as Icelandic or Nigerian Pidgin without this.
+ARENA_LANGUAGES = [c.strip() for c in os.environ.get(
+    "ARENA_LANGUAGES", "en,zh,es,fr,de,ja,ko,ru,pt,it,nl,pl,tr,ar,hi,vi,id,uk,sv,cs,fa,he,th,el"
+).split(",") if c.strip()]
+ARENA_LANGUAGE_MIN_CONFIDENCE = envfloat("ARENA_LANGUAGE_MIN_CONFIDENCE", "0.7")
 
 # Leaderboards.
 RATINGS_BOOTSTRAP_ROUNDS = envint("RATINGS_BOOTSTRAP_ROUNDS", "1000")

@@ -37,8 +37,17 @@ def _can_answer(qs, prompt: Prompt):
 
 
 def _pick_blind(modality: str, k: int, prompt: Prompt) -> list[Competitor]:
-    pool = list(_can_answer(Competitor.objects.filter(modality=modality, active=True, healthy=True), prompt).order_by("pk"))
+    available = Competitor.objects.filter(modality=modality, active=True, healthy=True)
+    pool = list(_can_answer(available, prompt).order_by("pk"))
     if len(pool) < k:
+        roster = available.count()
+        if roster < k:
+            # Too few models at all: another prompt would not help.
+            raise Unavailable(
+                f"Only {roster} {modality} model{'s' if roster != 1 else ''} can battle right now; "
+                + ("a battle needs two." if k == 2 else f"choose at most {roster} outputs." if roster >= 3
+                   else "a K-wise battle needs at least 3.")
+            )
         raise Unavailable(
             f"Only {len(pool)} {modality} models can answer this prompt right now; this battle needs {k}."
             + (" Try a random prompt." if prompt.source == Prompt.SOURCE_USER else "")
