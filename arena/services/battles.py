@@ -44,9 +44,8 @@ def _pick_blind(modality: str, k: int, prompt: Prompt) -> list[Competitor]:
         if roster < k:
             # Too few models at all: another prompt would not help.
             raise Unavailable(
-                f"Only {roster} {modality} model{'s' if roster != 1 else ''} can battle right now; "
-                + ("a battle needs two." if k == 2 else f"choose at most {roster} outputs." if roster >= 3
-                   else "a K-wise battle needs at least 3.")
+                f"Only {roster} {modality} model{'s' if roster != 1 else ''} can battle right now; this battle needs {k}."
+                + (f" Choose at most {roster} outputs." if k > 2 and roster >= settings.ARENA_K_MIN else "")
             )
         raise Unavailable(
             f"Only {len(pool)} {modality} models can answer this prompt right now; this battle needs {k}."

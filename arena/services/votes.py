@@ -121,21 +121,24 @@ def _check_listened(battle: Battle, listen: dict[str, int], clips: dict[str, Gen
 
 
 def _listen_unverified(battle: Battle, listen: dict[str, int], clips: dict[str, Generation], now: dt.datetime) -> str:
-    """Why the claimed listening times cannot be true ("" when they can): longer than the time
-    since the outputs were ready, or for a clip this voter never loaded. Such a vote is kept,
-    not counted (the claim comes from the client; the server's own records decide)."""
+    """Why the claimed listening times cannot be true ("" when they can). A clip can only have
+    played after this voter's browser fetched it, and only once it was generated: its claimed
+    time must fit between that moment (for the last clip to finish: the battle becoming ready)
+    and the vote. A clip never fetched cannot have been heard at all. Such a vote is kept, not
+    counted: the claim comes from the client, the server's own records decide."""
     if battle.modality not in ("audio", "video") or not listen:
         return ""
-    elapsed = (now - battle.ready_at).total_seconds() * 1000 if battle.ready_at else None
     for letter in sorted(listen):
         claimed = listen[letter]
         if claimed <= 0:
             continue
         gen = clips.get(letter)
-        if gen is None or gen.fetch_count == 0:
+        if gen is None or gen.fetch_count == 0 or gen.first_fetched_at is None:
             return f"clip {letter} was never loaded, yet {claimed} ms of it were reported"
-        if elapsed is not None and claimed > elapsed + CLOCK_SLACK_MS:
-            return f"clip {letter}: {claimed} ms reported {elapsed / 1000:.1f} s after the clips were ready"
+        since = max(t for t in (gen.first_fetched_at, gen.finished_at) if t is not None)
+        elapsed = (now - since).total_seconds() * 1000
+        if claimed > elapsed + CLOCK_SLACK_MS:
+            return f"clip {letter}: {claimed} ms reported only {max(elapsed, 0) / 1000:.1f} s after it was loaded"
     return ""
 
 
