@@ -191,7 +191,7 @@ def media(request: HttpRequest, name: str):
     path = Path(settings.MEDIA_ROOT) / name
     if not path.is_file():
         raise Http404("No such file.")
-    if own and battle.status == Battle.READY:
+    if own and battle.status in (Battle.GENERATING, Battle.READY):
         # Evidence for the vote's listening check: this voter did load this clip (one UPDATE;
         # a player's range requests only add to the count).
         Generation.objects.filter(pk=gen.pk).update(
