@@ -227,6 +227,11 @@ def test_phone_layout_keeps_the_vote_in_reach_and_the_ci_visible(live_arena, bro
     try:
         Competitor.objects.filter(modality="text").exclude(slug__in=["aurora-7b", "quill-3"]).update(active=False)
         page.goto(live_arena.base_url + "/")
+        expect(page.get_by_test_id("how-it-works")).to_be_visible()
+        for t in ("prompt", "start"):  # the first-visit panel never pushes the prompt box out of sight
+            box = page.get_by_test_id(t).bounding_box()
+            assert box["y"] + box["height"] <= 844, f"{t} is below the fold on a first visit: {box}"
+        page.screenshot(path=str(SCREENSHOTS / "phone-390-first-visit.png"))
         page.get_by_test_id("how-it-works-close").click()
         start_typed(page, "Explain in detail how a steam engine works, step by step, with its history.")
         expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
