@@ -14,7 +14,7 @@ from django.utils import timezone
 from arena.errors import BadRequest, Conflict, Forbidden
 from arena.models import LETTERS, Battle, Generation, Vote, Voter
 from arena.selectors import criteria_for
-from arena.services.integrity import identity_leak
+from arena.services.integrity import identity_leak, too_fast
 from arena.signals import vote_committed
 
 PAIRWISE_OUTCOMES = {"a": [1, 2], "b": [2, 1], "tie": [1, 1], "both_bad": [1, 1]}
@@ -190,10 +190,16 @@ def vote_cast(
         else:
             leak = identity_leak(locked)
             unheard = _listen_unverified(locked, listen, _clips(locked) if clips else {}, timezone.now())
+            fast = None if leak or unheard else too_fast(locked, now=timezone.now())
             if leak:
                 counted, reason, detail = False, Vote.EXCL_IDENTITY_LEAK, leak
             elif unheard:
                 counted, reason, detail = False, Vote.EXCL_LISTEN, unheard
+            elif fast:
+                # Kept, not counted: faster than anyone can read the outputs.
+                counted, reason, detail = False, Vote.EXCL_TOO_FAST, fast
+            elif settings.ARENA_COUNT_REQUIRES_LOGIN and voter.user_id is None:
+                counted, reason, detail = False, Vote.EXCL_LOGIN_REQUIRED, "only votes of signed-in voters count"
         slots = list(locked.slots.order_by("position").values_list("competitor_id", flat=True))
         pairwise = locked.mode == Battle.MODE_PAIRWISE
         try:
