@@ -295,7 +295,8 @@
     const kind = media.mime.split("/")[0];
     let m;
     if (media.mime.startsWith("model/")) {
-      m = el("model-viewer", { src: media.url, "camera-controls": "", "auto-rotate": "", "shadow-intensity": "1", alt: `3D output ${letter}` });
+      m = el("model-viewer", { src: media.url, "camera-controls": "", "shadow-intensity": "1", alt: `3D output ${letter}` });
+      if (!window.matchMedia("(prefers-reduced-motion: reduce)").matches) m.setAttribute("auto-rotate", ""); // WCAG 2.3.3
     } else if (kind === "image") {
       m = el("img", { src: media.url, alt: `Output ${letter}` });
     } else if (kind === "audio" || kind === "video") {

@@ -56,6 +56,9 @@ def seed_leaderboard() -> None:
 # ---- judging fairly ---------------------------------------------------------------------------------------
 
 def test_prompt_is_shown_above_the_outputs_in_every_media_modality(live_arena, page, settings):
+    # Reduced motion: the 3D viewers do not spin (a spinning software-rendered WebGL scene keeps
+    # a loaded machine's renderer too busy to answer); the page honours the preference.
+    page.emulate_media(reduced_motion="reduce")
     page.goto(live_arena.base_url + "/")
     expect(page.get_by_test_id("how-it-works")).to_be_visible()  # first visit
     prompts = {"image": "A lighthouse at dusk, oil painting", "audio": "A calm piano melody in C major",
@@ -72,6 +75,8 @@ def test_prompt_is_shown_above_the_outputs_in_every_media_modality(live_arena, p
             assert above["y"] + above["height"] <= out["y"], f"{modality}: the prompt is not above output {letter}"
         criteria = page.locator("#criteria-list select").evaluate_all("els => els.map(e => e.dataset.criterion)")
         assert criteria == settings.ARENA_CRITERIA_BY_MODALITY[modality], modality  # not text's criteria
+        if modality == "3d":
+            expect(page.get_by_test_id("media-A")).not_to_have_attribute("auto-rotate", "")  # reduced motion honoured
         screenshot(page, f"prompt-above-{modality}")
         page.goto(live_arena.base_url + "/")  # the next battle (this one stays unvoted)
     assert Battle.objects.count() == 4
