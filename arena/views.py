@@ -65,15 +65,16 @@ def _body(request: HttpRequest) -> dict[str, Any]:
 
 def _modalities() -> list[dict[str, Any]]:
     """Each modality with its available models and the K choices its roster allows."""
-    counts = dict(
-        Competitor.objects.filter(active=True, healthy=True).values_list("modality").annotate(n=Count("pk"))
-    )
+    available = Competitor.objects.filter(active=True, healthy=True)
+    counts = dict(available.values_list("modality").annotate(n=Count("pk")))
+    # Blind battles draw only models with a sampling weight (arena.services.battles).
+    blind = dict(available.filter(sampling_weight__gt=0).values_list("modality").annotate(n=Count("pk")))
     out = []
     for m, label in MODALITY_CHOICES:
-        n = counts.get(m, 0)
+        n, nb = counts.get(m, 0), blind.get(m, 0)
         out.append({
             "value": m, "label": label, "models": n,
-            "max_k": min(n, settings.ARENA_K_MAX) if n >= settings.ARENA_K_MIN else 0,
+            "max_k": min(nb, settings.ARENA_K_MAX) if nb >= settings.ARENA_K_MIN else 0,
             "criteria": [{"value": c, "label": c.replace("_", " ").capitalize()} for c in criteria_for(m)],
         })
     return out

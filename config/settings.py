@@ -327,6 +327,21 @@ ARENA_CRITERIA = sorted({c for cs in ARENA_CRITERIA_BY_MODALITY.values() for c i
 # read as Icelandic or Scots Gaelic without this.
 ARENA_LANGUAGES = envlist("ARENA_LANGUAGES", "en,zh,es,fr,de,ja,ko,ru,pt,it,nl,pl,tr,ar,hi,vi,id,uk,sv,cs,fa,he,th,el")
 ARENA_LANGUAGE_MIN_CONFIDENCE = envfloat("ARENA_LANGUAGE_MIN_CONFIDENCE", "0.7")
+# Matchmaking of blind battles (ratings.engine.matchmaking; arena.services.matchmaking): the policy
+# (active | ksort-ucb | uniform) and its guard rails. FLOOR: share of battles drawn uniformly, so
+# every available model gets at least FLOOR x its uniform share; CAP: no model above CAP x its
+# uniform share; BOOST: chance a new model is put in a battle until placed; REBUILD_S: how often a
+# process rebuilds its state from all counted votes (exclusions, undo); votes are absorbed as they
+# land in between.
+ARENA_MATCHMAKING = env.str("ARENA_MATCHMAKING", default="active").strip()
+ARENA_MATCHMAKING_FLOOR = envfloat("ARENA_MATCHMAKING_FLOOR", "0.25")
+ARENA_MATCHMAKING_CAP = envfloat("ARENA_MATCHMAKING_CAP", "3")
+ARENA_MATCHMAKING_BOOST = envfloat("ARENA_MATCHMAKING_BOOST", "0.5")
+ARENA_MATCHMAKING_REBUILD_S = envint("ARENA_MATCHMAKING_REBUILD_S", "600")
+if ARENA_MATCHMAKING not in ("active", "ksort-ucb", "uniform"):
+    raise ImproperlyConfigured(f"ARENA_MATCHMAKING={ARENA_MATCHMAKING!r}: choose active, ksort-ucb or uniform")
+if not (0 <= ARENA_MATCHMAKING_FLOOR <= 1 and ARENA_MATCHMAKING_CAP >= 1 and 0 <= ARENA_MATCHMAKING_BOOST <= 1):
+    raise ImproperlyConfigured("ARENA_MATCHMAKING_FLOOR and _BOOST must be between 0 and 1, ARENA_MATCHMAKING_CAP at least 1")
 
 # Anti-automation (arena.services.ratelimits, arena.services.pow, arena.services.integrity).
 # Rate limits per voter session, account and network on battles, turns and votes: "" keeps the

@@ -32,6 +32,17 @@ def _quick_ratings_and_clean_cache(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_matchmaking_state():
+    """The matchmaking state a process keeps per modality is built from the database: each test
+    has a database of its own, so each starts without it."""
+    from arena.services import matchmaking
+
+    matchmaking.reset()
+    yield
+    matchmaking.reset()
+
+
+@pytest.fixture(autouse=True)
 def _anti_automation_off(settings):
     """Most tests play many battles at machine speed: rate limits, the proof-of-work challenge
     and the minimum dwell are off here, as for benchmarks. tests/arena/test_ratelimits.py,
