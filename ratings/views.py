@@ -46,7 +46,7 @@ def api_leaderboard(request: HttpRequest) -> JsonResponse:
         note = f"No counted votes for the {modality} / {category} leaderboard yet: judge a few blind battles at /."
         return JsonResponse({
             "snapshot": None, "modality": modality, "category": category, "method": method, "votes": 0,
-            "fingerprint": None, "created": None, "params": {}, "code_version": "", "models": [],
+            "fingerprint": None, "created": None, "params": {}, "code_version": "", "models": [], "fragility": [],
             "note": note, "notes": [note],
         })
     return JsonResponse(snapshot_json(snap, plots=request.GET.get("plots") == "1"))
