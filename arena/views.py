@@ -18,7 +18,7 @@ from arena.models import MODALITY_CHOICES, Battle, Competitor, Generation
 from arena.selectors import battle_public_state, reveal
 from arena.services.battles import battle_continue, battle_create, battle_for_voter
 from arena.services.prompts import random_prompt
-from arena.services.voters import network_hash, voter_for_request
+from arena.services.voters import network_hash, voter_for_request, voter_set_release_opt_out
 from arena.services.votes import vote_cast
 
 MAX_BODY = 64 * 1024
@@ -67,8 +67,21 @@ def battle_page(request: HttpRequest):
         "k_default": settings.ARENA_K_DEFAULT,
         "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS,
         "criteria": settings.ARENA_CRITERIA,
+        "release_opt_out": bool(getattr(voter_for_request(request, create=False), "release_opt_out", False)),
     }
     return render(request, "arena/battle.html", context)
+
+
+@require_POST
+@_json_api
+def api_release_opt_out(request: HttpRequest):
+    """`{"opt_out": true|false}`: whether this voter's conversations go into research releases."""
+    data = _body(request)
+    opt_out = data.get("opt_out")
+    if not isinstance(opt_out, bool):
+        raise BadRequest("opt_out must be true or false.")
+    voter = voter_set_release_opt_out(voter=voter_for_request(request), opt_out=opt_out)  # type: ignore[arg-type]
+    return {"release_opt_out": voter.release_opt_out}
 
 
 @require_POST

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "channels",
     "arena",
     "ratings",
+    "releases",
     "models_adapter",
 ]
 
@@ -187,6 +188,21 @@ CELERY_BEAT_SCHEDULE = {
     "probe-unhealthy-competitors": {"task": "arena.tasks.probe_unhealthy_competitors", "schedule": 120.0},
     "recompute-all-leaderboards": {"task": "ratings.tasks.recompute_all", "schedule": float(os.environ.get("RATINGS_BEAT_S", "600"))},
 }
+# Research releases (releases/): monthly by default ("minute hour day-of-month month day-of-week",
+# or "off").
+ARENA_RELEASE_CRON = os.environ.get("ARENA_RELEASE_CRON", "0 3 1 * *")
+if ARENA_RELEASE_CRON.strip().lower() not in ("", "off"):
+    from celery.schedules import crontab
+
+    _m, _h, _dom, _mon, _dow = ARENA_RELEASE_CRON.split()
+    CELERY_BEAT_SCHEDULE["research-release"] = {
+        "task": "releases.tasks.build_release",
+        "schedule": crontab(minute=_m, hour=_h, day_of_month=_dom, month_of_year=_mon, day_of_week=_dow),
+    }
+# A release never holds votes newer than this many days.
+ARENA_RELEASE_DELAY_DAYS = envfloat("ARENA_RELEASE_DELAY_DAYS", "30")
+ARENA_RELEASE_DIR = Path(os.environ.get("ARENA_RELEASE_DIR", BASE_DIR / "var" / "releases"))
+ARENA_RELEASE_LICENSE = os.environ.get("ARENA_RELEASE_LICENSE", "cc-by-4.0")
 # Embedded runs tasks in a thread of the web process (arena.services.generation); never eager
 # inside a request, which would block the page until every output is done.
 ARENA_INPROCESS_TASKS = envbool("ARENA_INPROCESS_TASKS", "True" if CELERY_BROKER_URL == "memory://" else "False")

@@ -5,4 +5,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("arena.urls")),
     path("", include("ratings.urls")),
+    path("", include("releases.urls")),
 ]
