@@ -73,6 +73,8 @@ class _Tally:
     pii: dict[str, Counter] = field(default_factory=lambda: {"prompt": Counter(), "response": Counter(), "feedback": Counter()})
     media: set[str] = field(default_factory=set)
     checkpoints: list[list] = field(default_factory=list)
+    watch_id: int = 0  # the previous release's last vote id: its chain here must equal that head
+    watch_chain: str | None = None
 
 
 def release_cutoff(*, delay_days: float, now: dt.datetime) -> tuple[dt.datetime, int]:
@@ -277,7 +279,9 @@ def _batch(keep, slots, slugs, criteria, secret, judges, tally: _Tally, head: st
         else:
             tally.excluded[reason or "unspecified"] += 1
         step += 1
-        if step % 1024 == 0:
+        if vid == tally.watch_id:
+            tally.watch_chain = head
+        if step % 1024 == 0 or vid == tally.watch_id:
             tally.checkpoints.append([vid, head])
     return b"\n".join(lines) + b"\n", head, step
 
@@ -361,7 +365,8 @@ def release_build(*, delay_days: float | None = None, out: Path | None = None, f
 
 def _build(tmp: Path, final: Path, rid: str, *, now, cutoff, delay_days, last_id, full, batch, record) -> Release:
     criteria = _criteria_names(last_id)
-    tally = _Tally()
+    previous = Release.objects.filter(kind=Release.FULL if full else Release.PUBLIC).order_by("-created", "-pk").first()
+    tally = _Tally(watch_id=previous.last_vote_id if previous else 0)
     secret = secrets.token_bytes(32)  # this release's pseudonym key: never stored, never reused
     head = _stream(tmp, last_id=last_id, full=full, criteria=criteria, secret=secret, tally=tally, batch=batch)
     del secret
@@ -374,7 +379,6 @@ def _build(tmp: Path, final: Path, rid: str, *, now, cutoff, delay_days, last_id
         tally.checkpoints.append([tally.last_id, head])
     missing_media = _copy_media(tmp, tally.media)
     decisions = decisions_write(tmp / "exclusions.jsonl", last_id=last_id, full=full)
-    previous = Release.objects.filter(kind=Release.FULL if full else Release.PUBLIC).order_by("-created", "-pk").first()
     leaderboards = record(tmp / "votes.parquet", last_id=last_id, full=full)
     (tmp / "schema.json").write_text(json.dumps(json_schema(criteria), indent=1) + "\n")
     manifest = card.manifest(

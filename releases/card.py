@@ -36,9 +36,9 @@ def manifest(*, rid, full, now, cutoff, delay_days, tally, head, decisions, lead
     prev = None
     if previous is not None:
         prev = {"release": previous.release_id, "last_vote_id": previous.last_vote_id, "head": previous.chain_head}
-        at = dict((vid, c) for vid, c in tally.checkpoints)
-        if previous.last_vote_id in at:
-            prev["prefix_intact"] = at[previous.last_vote_id] == previous.chain_head
+        # False when a row the previous release held was changed, withdrawn or slipped in since
+        # (an opted-out voter's text, a model made public later): verify --previous names it.
+        prev["prefix_intact"] = tally.watch_chain == previous.chain_head
     by_modality = {m: {**dict(c), "total": sum(c.values())} for m, c in sorted(tally.by_modality.items())}
     return {
         "release": rid,

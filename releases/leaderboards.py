@@ -47,6 +47,7 @@ def leaderboards_record(parquet: Path, *, last_id: int, full: bool) -> list[dict
             try:
                 votes = votes_from_table(table, filters=filters, source="votes.parquet")
                 lb = fit_bt(votes, ci="bootstrap", rounds=ROUNDS, seed=SEED)
+                lb.notes[:0] = [n for n in votes.notes if n not in lb.notes]  # as the CLI reports them
             except RatingDataError as exc:
                 entry["skipped"] = str(exc)
                 out.append(entry)

@@ -135,6 +135,13 @@ def _run(args: argparse.Namespace, method: str, ci: str, rounds: int, anchor: tu
     votes = load_votes(args.votes, filters=args.filter, criterion=args.criterion, style=args.style_control,
                        counted_only=not args.include_uncounted)
     stage("fitting")
+    lb = _fit_method(args, method, ci, rounds, anchor, votes)
+    lb.notes[:0] = [n for n in votes.notes if n not in lb.notes]  # what loading decided (rows left out, ...)
+    return lb
+
+
+def _fit_method(args: argparse.Namespace, method: str, ci: str, rounds: int, anchor: tuple[str, float] | None,
+                votes) -> Leaderboard:
     if method == "bt":
         from ratings.engine.bt import fit_bt
 

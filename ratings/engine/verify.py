@@ -72,6 +72,7 @@ def verify_chain(path: Path, *, keep_ids: bool = False, decisions_last: dict[int
     rep = Report()
     prev_chain = GENESIS  # stored chain of the previous row
     prev_prev = GENESIS
+    two_back = GENESIS  # stored chain two rows back (an inserted row that was chained properly)
     pending: tuple[dict, bytes] | None = None  # a row that failed, waiting for the next one to tell why
     last_id = None
 
@@ -96,13 +97,18 @@ def verify_chain(path: Path, *, keep_ids: bool = False, decisions_last: dict[int
             settle(row, canon)
             pending = None
         if link(prev_chain, canon) != row["chain"]:
-            pending = (row, canon)
-            last_before = last_id
+            if rep.rows >= 2 and link(two_back, canon) == row["chain"]:
+                # this row follows the row before the previous one: the previous row was slipped in
+                rep.problem(f"inserted: row id {last_id} (the rows around it chain to each other without it)")
+            else:
+                pending = (row, canon)
+                last_before = last_id
         if decisions_last is not None and rid in decisions_last:
             counted, reason = decisions_last[rid]
             if row.get("counted") != counted or (row.get("exclusion_reason") or None) != reason:
                 rep.problem(f"changed: row id {rid} says counted={row.get('counted')} ({row.get('exclusion_reason')}), "
                             f"its last exclusion decision says counted={counted} ({reason})")
+        two_back = prev_chain
         prev_prev, prev_chain = prev_chain, row["chain"]
         last_id = rid
         rep.rows += 1
