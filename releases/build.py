@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
-import hmac
 import io
 import json
 import logging
@@ -22,35 +21,32 @@ import queue
 import secrets
 import shutil
 import threading
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from arena.models import LETTERS, Competitor, Generation, Slot, Turn, Vote
-from ratings.engine.chain import GENESIS, canonical_bytes, link
+from arena.models import Vote
+from ratings.engine.chain import GENESIS
 from releases import card
 from releases.decisions import decisions_write
 from releases.models import Release
+from releases.rows import Pseudonyms, release_rows
 from releases.schema import arrow_schema, json_schema
-from releases.scrub import scrub_texts
+from releases.source import raw_batches, raw_schema, withheld_count
 
 log = logging.getLogger(__name__)
 
-OUTCOME_TO_WINNER = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "both_bad"}
 BATCH = 5000
-_VOTE_FIELDS = (
-    "id", "created", "modality", "mode", "category", "language", "n_turns", "outcome", "ranking", "criteria",
-    "feedback", "listen_ms", "counted", "exclusion_reason", "weight", "voter_id", "battle_id",
-    "battle__prompt__text", "voter__release_opt_out",
-)
 
 
 class NothingToRelease(Exception):
@@ -104,35 +100,32 @@ def _criteria_names(last_id: int) -> list[str]:
 
 
 class _Writer:
-    """votes.parquet and votes.jsonl.gz from the same JSON lines, in a thread (pyarrow's JSON
-    reader, its Parquet writer and zlib release the GIL while Python builds the next batch)."""
+    """votes.parquet and votes.jsonl.gz, written in a thread (pyarrow's Parquet writer and zlib
+    release the GIL while the main thread reads and transforms the next batch)."""
 
     def __init__(self, folder: Path, schema: pa.Schema) -> None:
-        self.schema = schema
-        self.gz = gzip.GzipFile(folder / "votes.jsonl.gz", "wb", compresslevel=3, mtime=0)
+        self.gz = gzip.GzipFile(folder / "votes.jsonl.gz", "wb", compresslevel=1, mtime=0)
         self.pq = pq.ParquetWriter(folder / "votes.parquet", schema, compression="zstd")
-        self.q: queue.Queue[bytes | None] = queue.Queue(maxsize=3)
+        self.q: queue.Queue[tuple[pa.Table, bytes] | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="release-writer", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        opts = pajson.ParseOptions(explicit_schema=self.schema, unexpected_field_behavior="error")
-        read = pajson.ReadOptions(block_size=16 << 20)
-        while (blob := self.q.get()) is not None:
+        while (item := self.q.get()) is not None:
             if self.error is not None:
                 continue
             try:
-                self.gz.write(blob)
-                table = pajson.read_json(io.BytesIO(blob), read_options=read, parse_options=opts)
-                self.pq.write_table(table.select(self.schema.names).cast(self.schema))
+                table, lines = item
+                self.pq.write_table(table)
+                self.gz.write(lines)
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread
                 self.error = exc
 
-    def write(self, blob: bytes) -> None:
+    def write(self, table: pa.Table, lines: bytes) -> None:
         if self.error is not None:
             raise self.error
-        self.q.put(blob)
+        self.q.put((table, lines))
 
     def close(self) -> None:
         self.q.put(None)
@@ -143,156 +136,72 @@ class _Writer:
             raise self.error
 
 
+def _json_default(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+_encode_line = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode
+
+
+def _json_lines(table: pa.Table) -> bytes:
+    """The batch as JSON lines (one batch of Python dicts at a time)."""
+    return ("\n".join(map(_encode_line, table.to_pylist())) + "\n").encode("utf-8")
+
+
 def _stream(folder: Path, *, last_id: int, full: bool, criteria: list[str], secret: bytes, tally: _Tally,
             batch: int) -> str:
     """Write every released vote up to last_id; return the chain head."""
-    slugs = dict(Competitor.objects.values_list("pk", "slug"))
-    hidden = set() if full else set(Competitor.objects.filter(public=False).values_list("pk", flat=True))
-    writer = _Writer(folder, arrow_schema(criteria))
-    judges: dict[int, str] = {}
+    schema = arrow_schema(criteria, full=full)
+    parse = pajson.ParseOptions(explicit_schema=raw_schema(criteria), unexpected_field_behavior="error")
+    read = pajson.ReadOptions(block_size=32 << 20)
+    judges = Pseudonyms(secret)
+    writer = _Writer(folder, schema)
     head = GENESIS
-    step = 0
-    after = 0
     try:
-        while True:
-            rows = list(Vote.objects.filter(id__gt=after, id__lte=last_id).order_by("id").values_list(*_VOTE_FIELDS)[:batch])
-            if not rows:
-                break
-            after = rows[-1][0]
-            battles = [r[16] for r in rows]
-            slots: dict[int, list[int]] = defaultdict(list)
-            for bid, _pos, comp in Slot.objects.filter(battle_id__in=battles).order_by("battle_id", "position").values_list(
-                    "battle_id", "position", "competitor_id"):
-                slots[bid].append(comp)
-            keep = [r for r in rows if not (hidden and hidden.intersection(slots[r[16]]))]
-            tally.withheld_non_public += len(rows) - len(keep)
-            if not keep:
-                continue
-            blob, head, step = _batch(keep, slots, slugs, criteria, secret, judges, tally, head, step)
-            writer.write(blob)
+        for blob in raw_batches(last_id=last_id, full=full, batch=batch):
+            raw = pajson.read_json(io.BytesIO(blob), read_options=read, parse_options=parse)
+            table, paths, new_head = release_rows(raw, schema=schema, judges=judges, previous=head, counts=tally.pii)
+            _count(tally, raw, table, paths, head)
+            head = new_head
+            writer.write(table, _json_lines(table))
     finally:
         writer.close()
+    if not full:
+        tally.withheld_non_public = withheld_count(last_id)
     return head
 
 
-def _texts(keep: list[tuple]):
-    """Prompts and outputs of the batch's battles (text withheld for opted-out voters), scrubbed."""
-    with_text = [r[16] for r in keep if not r[18]]
-    turns: dict[int, dict[int, str]] = defaultdict(dict)
-    for bid, index, text in Turn.objects.filter(battle_id__in=with_text).values_list("battle_id", "index", "prompt__text"):
-        turns[bid][index] = text
-    outputs: dict[tuple[int, int, int], tuple[str, str]] = {}
-    for bid, pos, index, text, media in Generation.objects.filter(slot__battle_id__in=with_text).values_list(
-            "slot__battle_id", "slot__position", "turn__index", "text", "media_name"):
-        outputs[(bid, pos, index)] = (text, media)
-    return turns, outputs
-
-
-def _batch(keep, slots, slugs, criteria, secret, judges, tally: _Tally, head: str, step: int):
-    turns, outputs = _texts(keep)
-    user: list[str] = []
-    resp: list[str] = []
-    fbs: list[str | None] = []
-    plans = []
-    for r in keep:
-        (vid, _c, _m, _mode, _cat, _lang, n_turns, _o, _rk, _cr, feedback, _l, _cn, _ex, _w, voter, bid, first_prompt,
-         opted_out) = r
-        k = len(slots[bid])
-        if opted_out:
-            plans.append(None)
-            fbs.append(None)
-            continue
-        prompts = turns.get(bid) or {0: first_prompt}
-        u = []
-        for t in range(n_turns):
-            u.append(len(user))
-            user.append(prompts.get(t, ""))
-        per_slot = []
-        for p in range(k):
-            refs: list[int | str] = []
-            for t in range(n_turns):
-                text, media = outputs.get((bid, p, t), ("", ""))
-                if media:
-                    tally.media.add(media)
-                    refs.append("media/" + media)
-                else:
-                    refs.append(len(resp))
-                    resp.append(text)
-            per_slot.append(refs)
-        plans.append((u, per_slot))
-        fbs.append(feedback or None)
-    user = scrub_texts(user, tally.pii["prompt"])
-    resp = scrub_texts(resp, tally.pii["response"])
-    fbs = scrub_texts(fbs, tally.pii["feedback"])
-
-    lines = []
-    for r, plan, fb in zip(keep, plans, fbs):
-        (vid, created, modality, mode, category, language, n_turns, outcome, ranking, crit, _f, listen, counted,
-         reason, weight, voter, bid, _p, opted_out) = r
-        names = [slugs[c] for c in slots[bid]]
-        convs = None
-        if plan is not None:
-            u, per_slot = plan
-            convs = [_conversation(u, refs, user, resp) for refs in per_slot]
-        else:
-            tally.opt_out_votes += 1
-            tally.opt_out_voters.add(voter)
-        judge = judges.get(voter)
-        if judge is None:
-            judge = judges[voter] = hmac.new(secret, str(voter).encode(), hashlib.sha256).hexdigest()[:20]
-        ts = created.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        pairwise = mode == "pairwise" and len(names) == 2
-        listen_list = [listen.get(LETTERS[p]) for p in range(len(names))] if listen else None
-        verdicts = {c: OUTCOME_TO_WINNER.get(v, v) for c, v in (crit or {}).items() if c in criteria} or None
-        row = {
-            "id": vid,
-            "model_a": names[0] if pairwise else None,
-            "model_b": names[1] if pairwise else None,
-            "winner": OUTCOME_TO_WINNER.get(outcome) if pairwise else None,
-            "models": None if pairwise else names,
-            "ranking": None if pairwise else [int(x) for x in ranking],
-            "modality": modality,
-            "mode": mode,
-            "turn": n_turns,
-            "language": language,
-            "category": category,
-            "conversation_a": convs[0] if pairwise and convs else None,
-            "conversation_b": convs[1] if pairwise and convs else None,
-            "conversations": None if pairwise else convs,
-            "timestamp": ts,
-            "criteria": verdicts,
-            "feedback": fb,
-            "listen_ms": listen_list,
-            "weight": float(weight),
-        }
-        canon = canonical_bytes(row)
-        head = link(head, canon)
-        lines.append(canon[:-1] + (',"judge":"%s","counted":%s,"exclusion_reason":%s,"chain":"%s"}' % (
-            judge, "true" if counted else "false", json.dumps(reason) if reason else "null", head)).encode())
-        if tally.rows == 0:
-            tally.first_id, tally.first_time = vid, ts
-        tally.rows += 1
-        tally.last_id, tally.last_time = vid, ts
-        tally.by_modality[modality][mode] += 1
-        if counted:
-            tally.counted += 1
-        else:
-            tally.excluded[reason or "unspecified"] += 1
-        step += 1
-        if vid == tally.watch_id:
-            tally.watch_chain = head
-        if step % 1024 == 0 or vid == tally.watch_id:
-            tally.checkpoints.append([vid, head])
-    return b"\n".join(lines) + b"\n", head, step
-
-
-def _conversation(u: list[int], refs: list[int | str], user: list[str], resp: list[str]) -> list[dict[str, str]]:
-    """One model's conversation: each turn's prompt, then its answer (text, or a media file's path)."""
-    out = []
-    for t, ref in enumerate(refs):
-        out.append({"role": "user", "content": user[u[t]]})
-        out.append({"role": "assistant", "content": ref if isinstance(ref, str) else resp[ref]})
-    return out
+def _count(tally: _Tally, raw: pa.Table, table: pa.Table, paths: set[str], previous: str) -> None:
+    n = table.num_rows
+    if n == 0:
+        return
+    ids = table["id"].to_pylist()
+    chains = table["chain"].to_pylist()
+    times = table["timestamp"]
+    if tally.rows == 0:
+        tally.first_id, tally.first_time = ids[0], _json_default(times[0].as_py())
+    tally.last_id, tally.last_time = ids[-1], _json_default(times[-1].as_py())
+    for k in range(n):
+        step = tally.rows + k + 1
+        if step % 1024 == 0 or ids[k] == tally.watch_id:
+            tally.checkpoints.append([ids[k], chains[k]])
+        if ids[k] == tally.watch_id:
+            tally.watch_chain = chains[k]
+    tally.rows += n
+    for row in table.group_by(["modality", "mode"]).aggregate([("id", "count")]).to_pylist():
+        tally.by_modality[row["modality"]][row["mode"]] += row["id_count"]
+    counted = pc.sum(table["counted"]).as_py() or 0
+    tally.counted += counted
+    if counted < n:
+        excluded = pc.filter(pc.fill_null(table["exclusion_reason"], "unspecified"), pc.invert(table["counted"]))
+        for row in pc.value_counts(excluded).to_pylist():
+            tally.excluded[row["values"]] += row["counts"]
+    opted = raw["opted_out"]
+    tally.opt_out_votes += pc.sum(opted).as_py() or 0
+    tally.opt_out_voters.update(pc.unique(pc.filter(raw["voter"], opted)).to_pylist())
+    tally.media.update(p[len("media/"):] for p in paths)
 
 
 def _sha256(path: Path) -> str:
@@ -368,8 +277,10 @@ def _build(tmp: Path, final: Path, rid: str, *, now, cutoff, delay_days, last_id
     previous = Release.objects.filter(kind=Release.FULL if full else Release.PUBLIC).order_by("-created", "-pk").first()
     tally = _Tally(watch_id=previous.last_vote_id if previous else 0)
     secret = secrets.token_bytes(32)  # this release's pseudonym key: never stored, never reused
+    started = time.monotonic()
     head = _stream(tmp, last_id=last_id, full=full, criteria=criteria, secret=secret, tally=tally, batch=batch)
     del secret
+    seconds = {"votes": round(time.monotonic() - started, 2)}
     if tally.rows == 0:
         raise NothingToRelease(
             f"No votes to release yet: the {tally.withheld_non_public} vote(s) old enough are all on models "
@@ -379,18 +290,22 @@ def _build(tmp: Path, final: Path, rid: str, *, now, cutoff, delay_days, last_id
         tally.checkpoints.append([tally.last_id, head])
     missing_media = _copy_media(tmp, tally.media)
     decisions = decisions_write(tmp / "exclusions.jsonl", last_id=last_id, full=full)
+    mark = time.monotonic()
     leaderboards = record(tmp / "votes.parquet", last_id=last_id, full=full)
-    (tmp / "schema.json").write_text(json.dumps(json_schema(criteria), indent=1) + "\n")
+    seconds["leaderboards"] = round(time.monotonic() - mark, 2)
+    (tmp / "schema.json").write_text(json.dumps(json_schema(criteria, full=full), indent=1) + "\n")
     manifest = card.manifest(
         rid=rid, full=full, now=now, cutoff=cutoff, delay_days=delay_days, tally=tally, head=head,
         decisions=decisions, leaderboards=leaderboards, previous=previous, missing_media=missing_media,
         criteria=criteria,
     )
-    (tmp / "README.md").write_text(card.dataset_card(manifest, json_schema(criteria)))
+    (tmp / "README.md").write_text(card.dataset_card(manifest, json_schema(criteria, full=full)))
     files = []
     for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
         files.append({"name": path.relative_to(tmp).as_posix(), "size": path.stat().st_size, "sha256": _sha256(path)})
-    manifest["files"] = [f for f in files if f["name"] != "README.md"] + [f for f in files if f["name"] == "README.md"]
+    manifest["files"] = files
+    seconds["total"] = round(time.monotonic() - started, 2)
+    manifest["build_seconds"] = seconds
     (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n")
     mf = tmp / "MANIFEST.json"
     files.append({"name": "MANIFEST.json", "size": mf.stat().st_size, "sha256": _sha256(mf)})

@@ -47,16 +47,21 @@ def criteria_type(criteria: list[str]) -> pa.DataType:
     return pa.struct([(c, pa.string()) for c in criteria])
 
 
-def arrow_schema(criteria: list[str]) -> pa.Schema:
+DETAIL = ("exclusion_detail", pa.string(), "staff full exports only: the detail of an exclusion")
+
+
+def arrow_schema(criteria: list[str], *, full: bool = False) -> pa.Schema:
     """The explicit schema of votes.parquet for a release whose votes judge these criteria."""
     fields = [pa.field(name, typ if typ is not None else criteria_type(criteria)) for name, typ, _ in COLUMNS]
+    if full:
+        fields.insert(len(fields) - 1, pa.field(DETAIL[0], DETAIL[1]))
     return pa.schema(fields, metadata={b"arena.release.schema": b"1"})
 
 
-def json_schema(criteria: list[str]) -> dict:
+def json_schema(criteria: list[str], *, full: bool = False) -> dict:
     """schema.json: each column's Arrow type and meaning."""
-    schema = arrow_schema(criteria)
-    doc = {name: meaning for name, _, meaning in COLUMNS}
+    schema = arrow_schema(criteria, full=full)
+    doc = {name: meaning for name, _, meaning in [*COLUMNS, DETAIL]}
     return {
         "version": 1,
         "row": "one vote",

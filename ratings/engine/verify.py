@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ratings.engine.chain import DECISIONS_GENESIS, GENESIS, canonical_bytes, decision_bytes, link
+import pyarrow as pa
+
+from ratings.engine.chain import DECISIONS_GENESIS, GENESIS, canonical_array, decision_bytes, link
 from ratings.engine.errors import RatingDataError
 
 MAX_PROBLEMS = 50
@@ -46,8 +48,7 @@ class Report:
             self.problems.append(text)
 
 
-def _rows(path: Path) -> Iterator[dict[str, Any]]:
-    import pyarrow as pa
+def _batches(path: Path) -> Iterator[pa.RecordBatch]:
     import pyarrow.parquet as pq
 
     try:
@@ -56,8 +57,20 @@ def _rows(path: Path) -> Iterator[dict[str, Any]]:
         raise RatingDataError(f"{path}: cannot be read as Parquet: {exc}") from None
     if "chain" not in f.schema_arrow.names or "id" not in f.schema_arrow.names:
         raise RatingDataError(f"{path}: no 'chain' and 'id' columns: not an arena release file")
-    for batch in f.iter_batches(batch_size=10_000):
-        yield from batch.to_pylist()
+    yield from f.iter_batches(batch_size=20_000)
+
+
+def _rows(path: Path) -> Iterator[dict[str, Any]]:
+    """Per row: id, chain, canonical bytes, counted, exclusion_reason (columns read in bulk)."""
+    for batch in _batches(path):
+        canon = canonical_array(batch).cast(pa.binary()).to_pylist()
+        cols = {n: batch.column(n).to_pylist() for n in ("id", "chain") if n in batch.schema.names}
+        counted = batch.column("counted").to_pylist() if "counted" in batch.schema.names else [None] * batch.num_rows
+        reason = (batch.column("exclusion_reason").to_pylist() if "exclusion_reason" in batch.schema.names
+                  else [None] * batch.num_rows)
+        for k in range(batch.num_rows):
+            yield {"id": cols["id"][k], "chain": cols["chain"][k], "canon": canon[k], "counted": counted[k],
+                   "exclusion_reason": reason[k]}
 
 
 def _load_json(path: Path) -> dict[str, Any]:
@@ -89,7 +102,7 @@ def verify_chain(path: Path, *, keep_ids: bool = False, decisions_last: dict[int
 
     last_before = None
     for row in _rows(path):
-        canon = canonical_bytes(row)
+        canon = row["canon"]
         rid = row["id"]
         if last_id is not None and rid <= last_id:
             rep.problem(f"out of order: row id {rid} after id {last_id} (rows must be in vote-id order)")
@@ -203,8 +216,8 @@ def _previous(prev: Path, rep: Report) -> None:
         raise RatingDataError(f"{prev}: no such file")
     if prev.suffix.lower() == ".parquet":
         old: dict[int, str] = {}
-        for row in _rows(prev):
-            old[row["id"]] = row["chain"]
+        for batch in _batches(prev):
+            old.update(zip(batch.column("id").to_pylist(), batch.column("chain").to_pylist()))
         top = max(old)
         for vid, chain in old.items():
             if vid not in rep.chain_by_id:

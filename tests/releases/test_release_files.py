@@ -141,3 +141,28 @@ def test_media_outputs_are_files_of_the_release_referenced_by_relative_path(db, 
     assert f"media/{names[1]}" in {f["name"] for f in manifest(folder)["files"]}
     header = yaml.safe_load((folder / "README.md").read_text().split("---\n")[1])
     assert header["task_categories"] == ["text-to-image"]
+
+
+def test_the_embedded_database_path_writes_the_same_rows(seeded, settings, tmp_path, monkeypatch):
+    """Postgres builds each row in SQL; other databases (the embedded SQLite) assemble the same
+    rows from ORM queries: both give the same release, chain included."""
+    import releases.build as build
+    from releases import source
+
+    settings.ARENA_RELEASE_DIR = tmp_path
+    comps = list(Competitor.objects.order_by("slug"))
+    shy = Voter.objects.create(release_opt_out=True)
+    talker = Voter.objects.create()
+    conversation_battle(voter=talker, models=comps[:2], prompts=["first question", "a follow-up"],
+                        outputs=[["answer one", "answer two"], ["other one", "other two"]], feedback="nice")
+    conversation_battle(voter=shy, models=comps[:3], prompts=["hidden"], outputs=[["x"], ["y"], ["z"]], ranking=[3, 1, 2])
+    Vote.objects.filter(pk=Vote.objects.order_by("-pk").first().pk).update(criteria={"helpfulness": "b"}, listen_ms={"A": 10})
+    age(Vote.objects.all())
+    sql = rows(Path(build.release_build().folder))
+    monkeypatch.setattr(build, "raw_batches", lambda **kw: source._orm_batches(**kw))
+    orm = rows(Path(build.release_build(batch=97).folder))
+    assert len(sql) == len(orm) == Vote.objects.count()
+    for a, b in zip(sql, orm):
+        assert {k: v for k, v in a.items() if k != "judge"} == {k: v for k, v in b.items() if k != "judge"}
+    multi = next(r for r in sql if r["turn"] == 2)
+    assert [m["content"] for m in multi["conversation_b"]] == ["first question", "other one", "a follow-up", "other two"]

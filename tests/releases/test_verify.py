@@ -51,13 +51,18 @@ def test_an_untouched_release_verifies(release):
 
 
 def test_the_chain_is_sha256_of_the_previous_chain_and_the_canonical_row(release):
-    data = pq.read_table(Path(release.folder) / "votes.parquet").to_pylist()
+    table = pq.read_table(Path(release.folder) / "votes.parquet")
+    data = table.to_pylist()
     head = GENESIS
     for row in data[:50]:
-        head = link(head, canonical_bytes(row))
+        head = link(head, canonical_bytes(row, table.schema))
         assert row["chain"] == head
     # judge, counted and exclusion_reason are not part of a row's canonical bytes (they change by design)
-    assert canonical_bytes({**data[0], "judge": "x", "counted": False}) == canonical_bytes(data[0])
+    assert canonical_bytes({**data[0], "judge": "x", "counted": False}, table.schema) == canonical_bytes(data[0], table.schema)
+    # the documented form: netstrings of name and value, column by column
+    first = canonical_bytes(data[0], table.schema).decode()
+    assert first.startswith(f"2:id{len(str(data[0]['id']))}:{data[0]['id']}7:model_a")
+    assert "5:judge" not in first and "7:counted" not in first
 
 
 @pytest.mark.parametrize("field, value", [("winner", "tie"), ("model_b", "m9"), ("feedback", "edited later")])
@@ -85,7 +90,8 @@ def test_an_inserted_row_is_named(release, tmp_path):
     folder = _copy(release, tmp_path)
     data = pq.read_table(folder / "votes.parquet").to_pylist()
     forged = {**data[30], "id": data[30]["id"] + 10**6, "winner": "tie"}
-    forged["chain"] = link(data[30]["chain"], canonical_bytes(forged))  # chained properly after row 30
+    schema = pq.read_schema(folder / "votes.parquet")
+    forged["chain"] = link(data[30]["chain"], canonical_bytes(forged, schema))  # chained properly after row 30
     _rewrite(folder, lambda rows: rows[:31] + [forged] + rows[31:])
     res = cli("verify", str(folder / "votes.parquet"), check=False)
     assert res.returncode == 1
@@ -95,11 +101,13 @@ def test_an_inserted_row_is_named(release, tmp_path):
 def test_a_rewritten_chain_is_caught_by_the_manifest_head(release, tmp_path):
     folder = _copy(release, tmp_path)
 
+    schema = pq.read_schema(folder / "votes.parquet")
+
     def forge(rows):
         rows[40] = {**rows[40], "winner": "model_b" if rows[40]["winner"] != "model_b" else "model_a"}
         head = GENESIS
         for r in rows:
-            head = r["chain"] = link(head, canonical_bytes(r))
+            head = r["chain"] = link(head, canonical_bytes(r, schema))
         return rows
 
     forged = _rewrite(folder, forge)
