@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
@@ -142,12 +143,10 @@ def _json_default(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-_encode_line = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode
-
-
 def _json_lines(table: pa.Table) -> bytes:
-    """The batch as JSON lines (one batch of Python dicts at a time)."""
-    return ("\n".join(map(_encode_line, table.to_pylist())) + "\n").encode("utf-8")
+    """The batch as JSON lines (one batch of Python dicts at a time; orjson writes them in C)."""
+    opts = orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
+    return b"".join(orjson.dumps(row, option=opts) for row in table.to_pylist())
 
 
 def _stream(folder: Path, *, last_id: int, full: bool, criteria: list[str], secret: bytes, tally: _Tally,

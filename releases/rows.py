@@ -19,20 +19,23 @@ def _offsets(arr: pa.ListArray) -> pa.Array:
     return pc.subtract(off, off[0]) if off[0].as_py() else off
 
 
-def scrub_messages(messages: pa.StructArray, counts: dict[str, Counter]) -> tuple[pa.StructArray, set[str]]:
+def scrub_messages(messages: pa.StructArray, counts: dict[str, Counter], counting: pa.Array
+                   ) -> tuple[pa.StructArray, set[str]]:
     """Scrub the content of every message: the user's under "prompt", the models' under
-    "response"; a media file's path is left as it is (and returned)."""
+    "response" (only messages where ``counting`` is true are counted: each model's conversation
+    repeats the prompts); a media file's path is left as it is (and returned)."""
     role = messages.field("role")
     content = messages.field("content")
     media = pc.fill_null(pc.starts_with(content, "media/"), False)
     is_user = pc.fill_null(pc.equal(role, "user"), False)
     paths = set(pc.filter(content, pc.and_(media, pc.invert(is_user))).to_pylist())
     out = content
-    for mask, field in ((is_user, "prompt"), (pc.and_(pc.invert(is_user), pc.invert(media)), "response")):
+    model = pc.and_(pc.invert(is_user), pc.invert(media))
+    for mask, tally in ((pc.and_(is_user, counting), counts["prompt"]), (pc.and_(is_user, pc.invert(counting)), Counter()),
+                        (model, counts["response"])):
         idx = pc.indices_nonzero(mask)
         if len(idx):
-            scrubbed = scrub_array(pc.take(content, idx), counts[field])
-            out = pc.replace_with_mask(out, mask, scrubbed)
+            out = pc.replace_with_mask(out, mask, scrub_array(pc.take(content, idx), tally))
     return pa.StructArray.from_arrays([role, out], fields=list(messages.type)), paths
 
 
@@ -40,7 +43,13 @@ def scrub_conversations(conv: pa.Array, counts: dict[str, Counter]) -> tuple[pa.
     """conversations: list (per model) of list (per message) of {role, content}."""
     conv = conv.combine_chunks() if isinstance(conv, pa.ChunkedArray) else conv
     inner = conv.flatten()
-    messages, paths = scrub_messages(inner.flatten(), counts)
+    if len(inner) == 0:
+        return conv, set()
+    # each model's conversation's place in its vote (0 = the first model: its prompts are counted)
+    place = pc.subtract(pa.array(range(len(inner)), pa.int64()),
+                        pc.take(_offsets(conv).cast(pa.int64()), pc.list_parent_indices(conv)))
+    first = pc.equal(pc.take(place, pc.list_parent_indices(inner)), 0)
+    messages, paths = scrub_messages(inner.flatten(), counts, first)
     inner = pa.ListArray.from_arrays(_offsets(inner), messages, mask=pc.is_null(inner))
     return pa.ListArray.from_arrays(_offsets(conv), inner, mask=pc.is_null(conv)), paths
 

@@ -70,7 +70,12 @@ def test_planted_personal_data_never_appears_and_is_counted_per_kind(planted, se
     # least once (values cycle); each kind is counted
     for kind, values in PLANTED.items():
         assert report["total"][kind] >= len(values), (kind, report)
-    assert report["by_field"]["feedback"] and report["by_field"]["prompt"] and report["by_field"]["response"]
+    # one value of each kind in: the first prompt and the follow-up of the pairwise battle and the
+    # K-wise prompt (3; each model's conversation repeats the prompts, counted once), the feedback
+    # (1) and one answer (1)
+    for kind in PLANTED:
+        assert report["by_field"]["prompt"][kind] == 3, (kind, report["by_field"])
+        assert report["by_field"]["feedback"][kind] == 1 and report["by_field"]["response"][kind] == 1, kind
     first = rows(folder)[0]
     assert "[EMAIL]" in first["conversation_a"][0]["content"] and "[CARD]" in (first["feedback"] or "") + first["conversation_a"][2]["content"]
 
