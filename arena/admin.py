@@ -3,10 +3,9 @@ Votes are never deleted: exclusion is a flag an admin can set and undo."""
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db import transaction
 
-from arena.models import Battle, Competitor, Generation, Prompt, PromptSet, Slot, Turn, Vote, Voter
-from arena.signals import votes_recounted
+from arena.models import Battle, Competitor, ExclusionDecision, Generation, Prompt, PromptSet, Slot, Turn, Vote, Voter
+from arena.services.exclusions import votes_count_again, votes_exclude
 
 
 @admin.register(Competitor)
@@ -78,11 +77,6 @@ class GenerationAdmin(admin.ModelAdmin):
     readonly_fields = ("slot", "turn", "queued_at", "started_at", "first_token_at", "finished_at")
 
 
-def _recounted(queryset) -> None:
-    modalities = sorted(set(queryset.values_list("battle__modality", flat=True)))
-    transaction.on_commit(lambda: votes_recounted.send(sender=Vote, modalities=modalities))
-
-
 @admin.register(Vote)
 class VoteAdmin(admin.ModelAdmin):
     list_display = ("battle", "outcome", "ranking", "counted", "weight", "exclusion_reason", "created")
@@ -90,6 +84,8 @@ class VoteAdmin(admin.ModelAdmin):
     readonly_fields = (
         "battle", "voter", "outcome", "ranking", "best_only", "criteria", "feedback", "client_shown_at",
         "client_first_interaction_at", "client_voted_at", "listen_ms", "network_hash", "idempotency_key", "created",
+        # Counting changes only through the actions below, so that every change is logged.
+        "counted", "exclusion_reason", "exclusion_detail",
     )
     actions = ["exclude_votes", "count_votes"]
 
@@ -98,17 +94,42 @@ class VoteAdmin(admin.ModelAdmin):
 
     @admin.action(description="Exclude from leaderboards (keeps the vote)")
     def exclude_votes(self, request, queryset):
-        queryset.update(counted=False, exclusion_reason=Vote.EXCL_FRAUD, exclusion_detail=f"excluded by {request.user}")
-        _recounted(queryset)
+        n = votes_exclude(
+            votes=queryset, reason=Vote.EXCL_FRAUD, detail=f"excluded by {request.user} in the admin",
+            by_kind=ExclusionDecision.BY_STAFF, by=request.user.get_username(),
+        )
+        self.message_user(request, f"{n} vote(s) excluded (kept, not counted; logged).")
 
     @admin.action(description="Count again")
     def count_votes(self, request, queryset):
         # Named side-by-side votes are never counted: the voter knew the models.
-        queryset.exclude(exclusion_reason=Vote.EXCL_NAMED).update(counted=True, exclusion_reason="", exclusion_detail="")
-        _recounted(queryset)
+        n = votes_count_again(
+            votes=queryset, detail=f"counted again by {request.user} in the admin",
+            by_kind=ExclusionDecision.BY_STAFF, by=request.user.get_username(),
+        )
+        self.message_user(request, f"{n} vote(s) counted again (logged).")
 
 
 @admin.register(Voter)
 class VoterAdmin(admin.ModelAdmin):
     list_display = ("public_id", "user", "first_seen", "battles_count", "votes_count")
     search_fields = ("public_id",)
+
+
+@admin.register(ExclusionDecision)
+class ExclusionDecisionAdmin(admin.ModelAdmin):
+    """The append-only log: readable, never added, changed or deleted by hand."""
+
+    list_display = ("created", "vote", "previous_counted", "counted", "reason", "by_kind", "by")
+    list_filter = ("by_kind", "counted", "reason")
+    search_fields = ("by", "reason", "vote__voter__public_id")
+    date_hierarchy = "created"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

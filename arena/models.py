@@ -9,6 +9,7 @@ import string
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 MODALITY_CHOICES = [("text", "Text"), ("image", "Image"), ("audio", "Audio"), ("video", "Video"), ("3d", "3D")]
 LETTERS = string.ascii_uppercase
@@ -246,3 +247,49 @@ class Vote(models.Model):
 
     def __str__(self) -> str:
         return f"vote on {self.battle.public_id}"
+
+
+class ExclusionDecisionQuerySet(models.QuerySet):
+    def update(self, **kwargs):  # noqa: ARG002
+        raise TypeError("The exclusion decision log is append-only: decisions are never changed.")
+
+    def delete(self):
+        raise TypeError("The exclusion decision log is append-only: decisions are never deleted.")
+
+
+class ExclusionDecision(models.Model):
+    """One change of a vote's `counted` flag: what (the vote, from -> to), why (reason, detail),
+    by whom or which detector, when. Append-only (refused by the ORM and, on Postgres, by a
+    trigger): the release chain hashes these rows, and incremental rating cells read the
+    decisions after the last id they saw. Written by arena.services.exclusions only."""
+
+    BY_DETECTOR, BY_STAFF, BY_SYSTEM = "detector", "staff", "system"
+    BY_CHOICES = [(BY_DETECTOR, "detector"), (BY_STAFF, "staff"), (BY_SYSTEM, "system")]
+
+    vote = models.ForeignKey(Vote, on_delete=models.PROTECT, related_name="decisions")
+    counted = models.BooleanField(help_text="The vote's `counted` after this decision.")
+    previous_counted = models.BooleanField()
+    reason = models.CharField(max_length=32, blank=True, help_text="exclusion_reason after the decision ('' = counted again).")
+    previous_reason = models.CharField(max_length=32, blank=True)
+    detail = models.TextField(blank=True, help_text="Why: the statistic and threshold, or the staff member's note.")
+    by_kind = models.CharField(max_length=8, choices=BY_CHOICES)
+    by = models.CharField(max_length=150, help_text="Username of the staff member, or the detector's name.")
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = ExclusionDecisionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [models.CheckConstraint(condition=~Q(counted=models.F("previous_counted")), name="decision_changes_counted")]
+
+    def __str__(self) -> str:
+        verb = "counted again" if self.counted else f"excluded ({self.reason})"
+        return f"vote {self.vote_id} {verb} by {self.by_kind} {self.by}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise TypeError("The exclusion decision log is append-only: decisions are never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("The exclusion decision log is append-only: decisions are never deleted.")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -126,7 +127,8 @@ def main() -> None:
     a = p.parse_args()
     env = dict(os.environ, DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}", REDIS_URL="redis://127.0.0.1:6379/13",
                DJANGO_SETTINGS_MODULE="config.settings", DEBUG="false", RATINGS_BOOTSTRAP_ROUNDS="200", LOG_LEVEL="WARNING",
-               ARENA_INPROCESS_TASKS="true")
+               ARENA_INPROCESS_TASKS="true", SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
+               ARENA_IP_SALT=os.environ.get("ARENA_IP_SALT") or secrets.token_urlsafe(32))
     _prepare(env, a.models)
     port = _free_port()
     if a.server == "daphne":

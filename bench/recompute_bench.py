@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -34,6 +35,8 @@ def main() -> None:
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
     os.environ["RATINGS_BOOTSTRAP_ROUNDS"] = str(a.rounds)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # services + DEBUG off need both
+    os.environ.setdefault("ARENA_IP_SALT", secrets.token_urlsafe(32))
     sys.path.insert(0, str(ROOT))
     exists = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname='{DB}'"],
                             capture_output=True, text=True).stdout.strip() == "1"

@@ -219,6 +219,7 @@ class Stack:
             "MEDIA_ROOT": str(self.tmp / "media"),
             "DEBUG": "True" if args.debug else "False",
             "SECRET_KEY": uuid.uuid4().hex + uuid.uuid4().hex,
+            "ARENA_IP_SALT": uuid.uuid4().hex,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",

@@ -8,70 +8,143 @@ Every setting is listed in the README.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Read every setting from the process environment through django-environ (typed, with the
+# standard URL formats for DATABASE_URL). Nothing is read from files except the secrets that the
+# single-machine default generates for itself into var/ (below).
+env = environ.Env()
+# State the arena writes for itself: generated secrets, media, collected static, beat schedule.
+VAR_DIR = Path(env.str("ARENA_VAR_DIR", default=str(BASE_DIR / "var")))
 
 
 def envbool(name: str, default: str = "False") -> bool:
-    return os.environ.get(name, default).strip().lower() in ("1", "true", "yes", "on")
+    return env.bool(name, default=default.strip().lower() in ("1", "true", "yes", "on"))
 
 
 def envint(name: str, default: str) -> int:
-    return int(os.environ.get(name, default))
+    return env.int(name, default=int(default))
 
 
 def envfloat(name: str, default: str) -> float:
-    return float(os.environ.get(name, default))
+    return env.float(name, default=float(default))
+
+
+def envlist(name: str, default: str) -> list[str]:
+    return [x.strip() for x in env.list(name, default=default.split(",") if default else []) if x.strip()]
 
 
 def _database(url: str) -> dict:
-    """A DATABASE_URL such as postgres://user:pass@host:5432/name (or sqlite:///path)."""
-    u = urlparse(url)
-    if u.scheme in ("postgres", "postgresql", "pgsql"):
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": unquote(u.path.lstrip("/")) or "arena",
-            "USER": unquote(u.username or "") or "postgres",
-            "PASSWORD": unquote(u.password or ""),
-            "HOST": u.hostname or "",
-            "PORT": str(u.port or ""),
-            "TEST": {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_arena")},
-            **(
-                # The web server (config/asgi.py sets DB_POOL=1): a psycopg pool per process,
-                # since under ASGI every request runs in a new thread.
-                {"CONN_MAX_AGE": 0, "OPTIONS": {"pool": {
-                    "min_size": 1, "max_size": envint("DB_POOL_MAX_SIZE", "16"), "timeout": 30}}}
-                if envbool("DB_POOL", "False")
-                # Celery workers, management commands: one persistent connection per process.
-                else {"CONN_MAX_AGE": envint("DB_CONN_MAX_AGE", "60")}
-            ),
+    """A DATABASE_URL such as postgres://user:pass@host:5432/name?sslmode=require (every query
+    option reaches the driver) or sqlite:////absolute/path."""
+    try:
+        db = env.db_url_config(url)
+    except Exception as e:  # django-environ raises a bare exception for an unknown scheme
+        raise ImproperlyConfigured(f"DATABASE_URL: {e} (use postgres:// or sqlite://)") from None
+    options = dict(db.get("OPTIONS") or {})
+    if db["ENGINE"] == "django.db.backends.postgresql":
+        db["NAME"] = db.get("NAME") or "arena"
+        db["USER"] = db.get("USER") or "postgres"
+        db["PORT"] = str(db.get("PORT") or "")
+        db["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_arena")}
+        if envbool("DB_POOL", "False"):
+            # The web server (config/asgi.py sets DB_POOL=1): a psycopg pool per process,
+            # since under ASGI every request runs in a new thread.
+            options["pool"] = {"min_size": 1, "max_size": envint("DB_POOL_MAX_SIZE", "16"), "timeout": 30}
+            db["CONN_MAX_AGE"] = 0
+        else:
+            # Celery workers, management commands: one persistent connection per process.
+            db["CONN_MAX_AGE"] = envint("DB_CONN_MAX_AGE", "60")
+    elif db["ENGINE"] == "django.db.backends.sqlite3":
+        db["NAME"] = db.get("NAME") or str(BASE_DIR / "db.sqlite3")
+        # Generation threads write at once: take the write lock when a transaction starts
+        # (no read-to-write upgrade deadlock) and wait for it instead of failing.
+        options = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            **options,
         }
-    if u.scheme == "sqlite":
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": u.path or BASE_DIR / "db.sqlite3",
-            # Generation threads write at once: take the write lock when a transaction starts
-            # (no read-to-write upgrade deadlock) and wait for it instead of failing.
-            "OPTIONS": {
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 30,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-        }
-    raise ValueError(f"DATABASE_URL: unsupported scheme {u.scheme!r} (use postgres:// or sqlite://)")
+    else:
+        raise ImproperlyConfigured(f"DATABASE_URL: unsupported database {db['ENGINE']!r} (use postgres:// or sqlite://)")
+    if options:
+        db["OPTIONS"] = options
+    return db
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-change-me")
-DEBUG = envbool("DEBUG", "True")
-ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
-CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+def _local_secret(name: str) -> str:
+    """A secret generated once into var/ (mode 0600) and read from there afterwards: the
+    single-machine default's SECRET_KEY / ARENA_IP_SALT, so a fresh `make run` needs no setup
+    and never runs on a key published in the source."""
+    path = VAR_DIR / name
+    try:
+        value = path.read_text().strip()
+    except FileNotFoundError:
+        value = ""
+    if value:
+        return value
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(64) + "\n")
+    try:
+        os.link(tmp, path)  # first writer wins; a concurrent start reads the winner's secret
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
 
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
-REDIS_URL = os.environ.get("REDIS_URL", "")
+
+DEBUG = envbool("DEBUG", "False")
+DATABASE_URL = env.str("DATABASE_URL", default="")
+REDIS_URL = env.str("REDIS_URL", default="")
 # Embedded: no services configured; everything runs inside the web process.
 EMBEDDED = not DATABASE_URL and not REDIS_URL
+DATABASES = {"default": _database(DATABASE_URL or f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# One machine (SQLite, no Redis): every process reads the same var/, so missing secrets can be
+# generated there. With services, processes run on several machines and must share the secrets.
+SINGLE_MACHINE = not REDIS_URL and DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+
+
+def _secret(name: str, file_name: str) -> str:
+    value = env.str(name, default="")
+    if value:
+        return value
+    if SINGLE_MACHINE or DEBUG:
+        return _local_secret(file_name)
+    raise ImproperlyConfigured(
+        f"{name} is not set. With DEBUG off and services configured (DATABASE_URL / REDIS_URL), "
+        f"every process needs the same {name}: set it in the environment, for example "
+        f"{name}=$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
+
+
+SECRET_KEY = _secret("SECRET_KEY", "secret_key")
+# Salt for hashing the voter's network address (never the raw address stored). Its own secret:
+# never the SECRET_KEY, so rotating one does not touch the other.
+ARENA_IP_SALT = _secret("ARENA_IP_SALT", "ip_salt")
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
+
+# One switch for a deployment behind HTTPS (a TLS-terminating proxy that sets
+# X-Forwarded-Proto): redirect plain HTTP, HSTS, cookies only over HTTPS.
+ARENA_HTTPS = envbool("ARENA_HTTPS", "False")
+if ARENA_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes speak plain HTTP to the process
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = envint("ARENA_HSTS_SECONDS", "31536000")
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("ARENA_HSTS_INCLUDE_SUBDOMAINS", "True")
+    SECURE_HSTS_PRELOAD = envbool("ARENA_HSTS_PRELOAD", "True")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
 
 INSTALLED_APPS = [
     "daphne",
@@ -90,6 +163,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -97,6 +171,27 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Content-Security-Policy on every response (django-csp): scripts only from this site's static
+# files (no inline script, no eval), connections only back to this site (its WebSockets
+# included), no plugins, no framing. Inline styles stay allowed: the vendored plotly and
+# model-viewer set styles at run time.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "media-src": ["'self'", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'", "blob:", "data:"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
@@ -117,7 +212,6 @@ TEMPLATES = [
     }
 ]
 
-DATABASES = {"default": _database(DATABASE_URL or f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 if REDIS_URL:
@@ -135,7 +229,7 @@ if REDIS_URL:
             # subscription connection.
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
-                "prefix": os.environ.get("CHANNELS_PREFIX", "arena"),
+                "prefix": env.str("CHANNELS_PREFIX", default="arena"),
             },
         }
     }
@@ -154,20 +248,20 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 # The web process serves /static/ itself (config/asgi.py) unless SERVE_STATIC=false, e.g. when
 # a proxy or CDN serves `manage.py collectstatic`'s STATIC_ROOT.
 SERVE_STATIC = envbool("SERVE_STATIC", "True")
 # Seconds a public leaderboard page / JSON is served from the web process's memory (0: off).
 PUBLIC_CACHE_S = envfloat("PUBLIC_CACHE_S", "1")
 # Generated media: random file names, served only through arena.views.media (never by URL guess).
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 365
 SESSION_SAVE_EVERY_REQUEST = False
 
 # Celery. Broker: CELERY_BROKER_URL, else REDIS_URL. Without either, tasks run in-process.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL) or "memory://"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -186,7 +280,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILI
 CELERY_BEAT_SCHEDULE = {
     "expire-stale-battles": {"task": "arena.tasks.expire_stale_battles", "schedule": 30.0},
     "probe-unhealthy-competitors": {"task": "arena.tasks.probe_unhealthy_competitors", "schedule": 120.0},
-    "recompute-all-leaderboards": {"task": "ratings.tasks.recompute_all", "schedule": float(os.environ.get("RATINGS_BEAT_S", "600"))},
+    "recompute-all-leaderboards": {"task": "ratings.tasks.recompute_all", "schedule": envfloat("RATINGS_BEAT_S", "600")},
 }
 # Research releases (releases/): monthly by default ("minute hour day-of-month month day-of-week",
 # or "off").
@@ -221,11 +315,9 @@ ARENA_STREAM_INTERVAL_MS = envint("ARENA_STREAM_INTERVAL_MS", "50")
 ARENA_FEEDBACK_MAX_CHARS = envint("ARENA_FEEDBACK_MAX_CHARS", "2000")
 # Audio/video battles: each clip must have played this long before the vote (as Music Arena).
 ARENA_MIN_LISTEN_MS = envint("ARENA_MIN_LISTEN_MS", "3000")
-# Salt for hashing the voter's network address; never store the raw address.
-ARENA_IP_SALT = os.environ.get("ARENA_IP_SALT", SECRET_KEY)
 # Behind a reverse proxy you trust, take the client address from X-Forwarded-For.
 ARENA_TRUST_X_FORWARDED_FOR = envbool("ARENA_TRUST_X_FORWARDED_FOR", "False")
-ARENA_CRITERIA = [c for c in os.environ.get("ARENA_CRITERIA", "helpfulness,accuracy,style").split(",") if c]
+ARENA_CRITERIA = envlist("ARENA_CRITERIA", "helpfulness,accuracy,style")
 
 # Leaderboards.
 RATINGS_BOOTSTRAP_ROUNDS = envint("RATINGS_BOOTSTRAP_ROUNDS", "1000")
@@ -239,7 +331,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
         # One INFO line per request to a model server is noise (and CPU) in a worker streaming

@@ -54,7 +54,7 @@ def test_open_leaderboard_updates_itself_when_votes_arrive(e2e_demo, arena_stack
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(stack.base_url + "/leaderboard/?modality=text&category=overall&method=bt")
     assert page.get_by_test_id("lb-empty").is_visible()
-    page.wait_for_function("document.querySelector('[data-testid=\"leaderboard\"]').dataset.ws === 'open'")
+    page.wait_for_function("() => document.querySelector('[data-testid=\"leaderboard\"]').dataset.ws === 'open'")
     page.evaluate("window.__sameDocument = 'yes'")  # gone if the page reloads
     screenshot(page, "leaderboard-empty")
 
@@ -62,7 +62,7 @@ def test_open_leaderboard_updates_itself_when_votes_arrive(e2e_demo, arena_stack
     cast_vote(stack.base_url, PROMPTS[0], "a")
     cast_vote(stack.base_url, PROMPTS[1], "b")
     wait_until(lambda: (latest_bt() or 0) and latest_bt().vote_count == 2, timeout=45, what="a 2-vote snapshot")
-    page.wait_for_function("document.querySelector('[data-testid=\"lb-votes\"]').textContent.trim() === '2'", timeout=30_000)
+    page.wait_for_function("() => document.querySelector('[data-testid=\"lb-votes\"]').textContent.trim() === '2'", timeout=30_000)
     first = shown(page)
     snap = latest_bt()
     assert first["sentinel"] == "yes" and not first["empty"]
@@ -75,7 +75,7 @@ def test_open_leaderboard_updates_itself_when_votes_arrive(e2e_demo, arena_stack
     for k, outcome in enumerate(["a", "tie", "b", "a"]):
         cast_vote(stack.base_url, PROMPTS[2 + k], outcome)
     wait_until(lambda: latest_bt().vote_count == 6, timeout=45, what="a 6-vote snapshot")
-    page.wait_for_function("document.querySelector('[data-testid=\"lb-votes\"]').textContent.trim() === '6'", timeout=30_000)
+    page.wait_for_function("() => document.querySelector('[data-testid=\"lb-votes\"]').textContent.trim() === '6'", timeout=30_000)
     page.wait_for_selector("#plot-ratings .main-svg")  # plots re-rendered from the fetched snapshot
     page.wait_for_selector("#plot-wins .main-svg")
     later = shown(page)
