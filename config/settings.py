@@ -284,7 +284,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Research releases (releases/): monthly by default ("minute hour day-of-month month day-of-week",
 # or "off").
-ARENA_RELEASE_CRON = os.environ.get("ARENA_RELEASE_CRON", "0 3 1 * *")
+ARENA_RELEASE_CRON = env.str("ARENA_RELEASE_CRON", default="0 3 1 * *")
 if ARENA_RELEASE_CRON.strip().lower() not in ("", "off"):
     from celery.schedules import crontab
 
@@ -295,8 +295,8 @@ if ARENA_RELEASE_CRON.strip().lower() not in ("", "off"):
     }
 # A release never holds votes newer than this many days.
 ARENA_RELEASE_DELAY_DAYS = envfloat("ARENA_RELEASE_DELAY_DAYS", "30")
-ARENA_RELEASE_DIR = Path(os.environ.get("ARENA_RELEASE_DIR", BASE_DIR / "var" / "releases"))
-ARENA_RELEASE_LICENSE = os.environ.get("ARENA_RELEASE_LICENSE", "cc-by-4.0")
+ARENA_RELEASE_DIR = Path(env.str("ARENA_RELEASE_DIR", default=str(VAR_DIR / "releases")))
+ARENA_RELEASE_LICENSE = env.str("ARENA_RELEASE_LICENSE", default="cc-by-4.0")
 # Embedded runs tasks in a thread of the web process (arena.services.generation); never eager
 # inside a request, which would block the page until every output is done.
 ARENA_INPROCESS_TASKS = envbool("ARENA_INPROCESS_TASKS", "True" if CELERY_BROKER_URL == "memory://" else "False")
