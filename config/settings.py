@@ -296,6 +296,11 @@ if ARENA_RELEASE_CRON.strip().lower() not in ("", "off"):
 # A release never holds votes newer than this many days.
 ARENA_RELEASE_DELAY_DAYS = envfloat("ARENA_RELEASE_DELAY_DAYS", "30")
 ARENA_RELEASE_DIR = Path(env.str("ARENA_RELEASE_DIR", default=str(VAR_DIR / "releases")))
+# Intervals of the leaderboards a release records: sandwich (cheap at any size) or bootstrap
+# (1000 rounds, the CLI's default; slow with many K-wise rankings).
+ARENA_RELEASE_CI = env.str("ARENA_RELEASE_CI", default="sandwich")
+if ARENA_RELEASE_CI not in ("sandwich", "bootstrap"):
+    raise ImproperlyConfigured(f"ARENA_RELEASE_CI={ARENA_RELEASE_CI!r}: use sandwich or bootstrap")
 ARENA_RELEASE_LICENSE = env.str("ARENA_RELEASE_LICENSE", default="cc-by-4.0")
 # Embedded runs tasks in a thread of the web process (arena.services.generation); never eager
 # inside a request, which would block the page until every output is done.

@@ -145,7 +145,8 @@ fill `models`, `ranking` (place of each model, 1 = best) and `conversations`.
 ## Reproduce the leaderboard
 
 Each leaderboard recorded in `MANIFEST.json` (`leaderboards`) is what this command prints
-(Bradley-Terry, 1000 bootstrap rounds, seed 0; rows with `counted = false` are left out):
+(Bradley-Terry; rows with `counted = false` are left out). The ratings are the maximum-likelihood
+fit, the same whatever the interval method (`--ci`):
 
 | leaderboard | command | votes | live snapshot |
 |---|---|---|---|

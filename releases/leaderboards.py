@@ -1,7 +1,10 @@
 """The leaderboards a release reproduces: fitted with the rating engine on the release's own
-votes.parquet, exactly as ``python -m ratings fit votes.parquet --filter modality=text`` does (the
-CLI's defaults: Bradley-Terry, 1000 bootstrap rounds, seed 0), with the fingerprint of the same
-vote set in the database and the id of the live snapshot that has that fingerprint, if any."""
+votes.parquet, exactly as ``python -m ratings fit votes.parquet --filter modality=text`` does
+(Bradley-Terry; intervals by ARENA_RELEASE_CI: ``sandwich`` by default, whose cost does not grow
+with bootstrap rounds over 100k K-wise rankings, or the CLI's default ``bootstrap``, 1000 rounds,
+seed 0), with the fingerprint of the same vote set in the database and the id of the live
+snapshot that has that fingerprint, if any. The ratings are the maximum-likelihood fit whatever
+the interval method, so the plain command gives the recorded ratings either way."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,11 +33,15 @@ def _specs(table, modality: str) -> list[tuple[list[str], str]]:
     return specs
 
 
-def _command(filters: list[str]) -> str:
-    return "python -m ratings fit votes.parquet " + " ".join(f"--filter {f}" for f in filters)
+def _command(filters: list[str], ci: str) -> str:
+    return ("python -m ratings fit votes.parquet " + " ".join(f"--filter {f}" for f in filters)
+            + ("" if ci == "bootstrap" else f" --ci {ci}"))
 
 
 def leaderboards_record(parquet: Path, *, last_id: int, full: bool) -> list[dict[str, Any]]:
+    from django.conf import settings
+
+    ci = settings.ARENA_RELEASE_CI
     table = pq.read_table(parquet, columns=list(_COLUMNS))
     out = []
     import pyarrow.compute as pc
@@ -42,11 +49,12 @@ def leaderboards_record(parquet: Path, *, last_id: int, full: bool) -> list[dict
     for modality in sorted(v for v in pc.unique(table["modality"]).to_pylist() if v):
         for filters, category in _specs(table, modality):
             entry: dict[str, Any] = {"id": f"{modality}/{category}/bt", "modality": modality, "category": category,
-                                     "filters": filters, "command": _command(filters), "method": "bt",
-                                     "ci": "bootstrap", "rounds": ROUNDS, "seed": SEED}
+                                     "filters": filters, "command": _command(filters, ci), "method": "bt", "ci": ci}
+            if ci == "bootstrap":
+                entry.update(rounds=ROUNDS, seed=SEED)
             try:
                 votes = votes_from_table(table, filters=filters, source="votes.parquet")
-                lb = fit_bt(votes, ci="bootstrap", rounds=ROUNDS, seed=SEED)
+                lb = fit_bt(votes, ci=ci, rounds=ROUNDS, seed=SEED)
                 lb.notes[:0] = [n for n in votes.notes if n not in lb.notes]  # as the CLI reports them
             except RatingDataError as exc:
                 entry["skipped"] = str(exc)

@@ -54,9 +54,12 @@ def seeded(db):
     return comps
 
 
-def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def cli(*args: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     return subprocess.run([sys.executable, "-m", "ratings", *args], capture_output=True, text=True, check=check,
-                          timeout=300)
+                          timeout=300, cwd=cwd, env=env)
 
 
 def rows(folder: Path) -> list[dict]:

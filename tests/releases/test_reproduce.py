@@ -19,8 +19,11 @@ pytestmark = pytest.mark.django_db
 def released(seeded, settings, tmp_path):
     settings.ARENA_RELEASE_DIR = tmp_path
     settings.RATINGS_BOOTSTRAP_ROUNDS = 1000  # the CLI's default, so the snapshot's intervals compare too
+    settings.ARENA_RELEASE_CI = "bootstrap"
     # votes that do not count are in the release (with their reason) and must stay out of the fit
-    Vote.objects.filter(pk__in=Vote.objects.order_by("pk").values("pk")[:15]).update(counted=False, exclusion_reason="fraud:test")
+    from arena.services.exclusions import votes_exclude
+
+    votes_exclude(votes=Vote.objects.order_by("pk")[:15], reason="fraud:test", detail="", by_kind="detector", by="t")
     snaps = {cat: leaderboard_recompute(modality="text", category=cat, method="bt")
              for cat in ("overall", "votes:kwise", "category:coding")}
     return release_build(), snaps
@@ -63,3 +66,20 @@ def test_uncounted_rows_stay_out_unless_asked(released, tmp_path):
     b = json.loads((tmp_path / "b.json").read_text())
     assert b["votes"] - a["votes"] == 15
     assert any("counted = false" in n for n in a["notes"])
+
+
+def test_by_default_the_intervals_are_sandwich_and_the_plain_command_gives_the_ratings(seeded, settings, tmp_path):
+    settings.ARENA_RELEASE_DIR = tmp_path
+    folder = Path(release_build().folder)
+    recorded = {b["id"]: b for b in manifest(folder)["leaderboards"]}["text/overall/bt"]
+    assert recorded["ci"] == "sandwich"
+    assert recorded["command"] == "python -m ratings fit votes.parquet --filter modality=text --ci sandwich"
+    plain, exact = tmp_path / "plain.json", tmp_path / "exact.json"
+    cli("fit", str(folder / "votes.parquet"), "--filter", "modality=text", "--rounds", "100", "--out", str(plain))
+    cli(*recorded["command"].split()[3:], "--out", str(exact), cwd=folder)
+    mine = {r["model"]: r for r in recorded["models"]}
+    for r in json.loads(plain.read_text())["models"]:
+        assert r["rating"] == pytest.approx(mine[r["model"]]["rating"], abs=1e-6)
+    for r in json.loads(exact.read_text())["models"]:
+        for key in ("rating", "lower", "upper"):
+            assert r[key] == pytest.approx(mine[r["model"]][key], abs=1e-6)

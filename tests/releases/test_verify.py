@@ -30,6 +30,7 @@ def release(seeded, settings, tmp_path):
 def _copy(release, tmp_path) -> Path:
     """A writable copy of the release folder (the release itself is read-only)."""
     dst = tmp_path / "copy"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     shutil.copytree(release.folder, dst)
     for p in [dst, *dst.rglob("*")]:
         p.chmod(0o755 if p.is_dir() else 0o644)
@@ -120,7 +121,9 @@ def test_a_rewritten_chain_is_caught_by_the_manifest_head(release, tmp_path):
 def test_a_later_release_continues_the_chain_and_verify_checks_it(release, settings, tmp_path):
     first = Path(release.folder)
     # an exclusion decided since (it changes `counted`, not the chain) and new votes, now old enough
-    Vote.objects.filter(pk__in=Vote.objects.order_by("pk").values("pk")[:5]).update(counted=False, exclusion_reason="fraud:test")
+    from arena.services.exclusions import votes_exclude
+
+    votes_exclude(votes=Vote.objects.order_by("pk")[:5], reason="fraud:test", detail="", by_kind="detector", by="test")
     comps = list(Competitor.objects.order_by("slug"))
     voter = Voter.objects.create()
     new = [conversation_battle(voter=voter, models=comps[i:i + 2], prompts=[f"question {i}"], outputs=[["x"], ["y"]])
@@ -143,22 +146,38 @@ def test_a_later_release_continues_the_chain_and_verify_checks_it(release, setti
     assert res.returncode == 1 and f"changed: row id {victim}" in res.stdout
 
 
-def test_the_exclusion_decision_log_is_chained_and_agrees_with_counted(release, tmp_path):
-    folder = _copy(release, tmp_path)
-    log = folder / "exclusions.jsonl"
-    if not log.read_text().strip():
-        # no decision yet: a forged one is caught by the chain of the log
-        log.write_text(json.dumps({"decision": 1, "vote": release.first_vote_id, "counted": False,
-                                   "previous_counted": True, "reason": "fraud:x", "chain": "0" * 64}) + "\n")
-    else:
-        lines = log.read_text().splitlines()
-        d = json.loads(lines[0])
-        d["reason"] = "edited"
-        lines[0] = json.dumps(d)
-        log.write_text("\n".join(lines) + "\n")
+def test_the_exclusion_decision_log_is_chained_and_agrees_with_counted(seeded, settings, tmp_path):
+    from arena.services.exclusions import votes_count_again, votes_exclude
+
+    settings.ARENA_RELEASE_DIR = tmp_path / "releases"
+    first = list(Vote.objects.order_by("pk").values_list("pk", flat=True)[:6])
+    votes_exclude(votes=first, reason="fraud:position_bias", detail="z = 4.1", by_kind="detector", by="position_bias")
+    votes_count_again(votes=first[:2], detail="looked fine to me", by_kind="staff", by="alice")
+    release = release_build()
+    log = [json.loads(line) for line in (Path(release.folder) / "exclusions.jsonl").read_text().splitlines()]
+    assert [(d["vote"], d["counted"], d["by"]) for d in log] == (
+        [(v, False, "position_bias") for v in first] + [(v, True, "staff") for v in first[:2]])
+    assert all("detail" not in d for d in log)  # a staff note or a statistic stays internal
+    assert b"alice" not in (Path(release.folder) / "exclusions.jsonl").read_bytes()
+    assert manifest(Path(release.folder))["exclusion_log"]["decisions"] == 8
+    assert cli("verify", str(Path(release.folder) / "votes.parquet")).returncode == 0
+
+    folder = _copy(release, tmp_path)  # a decision changed afterwards
+    lines = (folder / "exclusions.jsonl").read_text().splitlines()
+    d = json.loads(lines[6])
+    d["counted"] = False
+    lines[6] = json.dumps(d)
+    (folder / "exclusions.jsonl").write_text("\n".join(lines) + "\n")
     res = cli("verify", str(folder / "votes.parquet"), check=False)
     assert res.returncode == 1
-    assert "exclusions.jsonl, line 1: exclusion decision" in res.stdout
+    assert f"exclusions.jsonl, line 7: exclusion decision {d['decision']} on vote {first[0]}" in res.stdout
+
+    folder = _copy(release, tmp_path / "b")  # a row's `counted` changed without a decision
+    _rewrite(folder, lambda rows: [{**r, "counted": True, "exclusion_reason": None} if r["id"] == first[3] else r
+                                   for r in rows])
+    res = cli("verify", str(folder / "votes.parquet"), check=False)
+    assert res.returncode == 1
+    assert f"changed: row id {first[3]} says counted=True (None), its last exclusion decision says counted=False" in res.stdout
 
 
 def test_verify_bad_input_is_a_clear_message(tmp_path):
