@@ -3,9 +3,10 @@ Range support. Only files a release lists can be fetched (no path from the URL e
 file system); a staff full export is visible to staff only."""
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -120,15 +121,20 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, min(end, size - 1)
 
 
-def _read(path: Path, start: int, length: int) -> Iterator[bytes]:
-    with path.open("rb") as f:
-        f.seek(start)
+async def _read(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
+    """The byte range, chunk by chunk. Asynchronous: under ASGI Django would read a synchronous
+    iterator into memory whole before sending it (a multi-GB file)."""
+    f = await asyncio.to_thread(path.open, "rb")
+    try:
+        await asyncio.to_thread(f.seek, start)
         while length > 0:
-            chunk = f.read(min(CHUNK, length))
+            chunk = await asyncio.to_thread(f.read, min(CHUNK, length))
             if not chunk:
                 return
             length -= len(chunk)
             yield chunk
+    finally:
+        f.close()
 
 
 @require_POST

@@ -28,7 +28,7 @@ def two(seeded, settings, tmp_path):
 
 
 def _body(res) -> bytes:
-    return b"".join(res.streaming_content) if res.streaming else res.content
+    return b"".join(res) if res.streaming else res.content  # (an async iterator, as under ASGI)
 
 
 def test_the_api_lists_releases_newest_first_with_files(two, client):
