@@ -29,6 +29,7 @@ import math
 import os
 import random
 import resource
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,8 @@ def _setup() -> None:
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ["ARENA_RELEASE_CRON"] = "off"
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # services + DEBUG off need both
+    os.environ.setdefault("ARENA_IP_SALT", secrets.token_urlsafe(32))
     sys.path.insert(0, str(ROOT))
     import django
 
