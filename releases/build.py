@@ -235,7 +235,7 @@ def _new_id(now: dt.datetime, full: bool) -> str:
 
 
 def release_build(*, delay_days: float | None = None, out: Path | None = None, full: bool = False,
-                  now: dt.datetime | None = None, batch: int = BATCH) -> Release:
+                  now: dt.datetime | None = None, batch: int = BATCH, sweep: bool = False) -> Release:
     """Write a release and list it. Public: votes older than the delay, on battles whose models
     are all public, voters pseudonymised, text scrubbed (and withheld for voters who opted out).
     Full (staff): every vote up to now, every model, still no network identity."""
@@ -255,6 +255,9 @@ def release_build(*, delay_days: float | None = None, out: Path | None = None, f
     rid = _new_id(now, full)
     parent = Path(out) if out else Path(settings.ARENA_RELEASE_DIR)
     parent.mkdir(parents=True, exist_ok=True)
+    if sweep:  # the only build running (releases.tasks holds the lock): a killed build's leftovers go
+        for stale in parent.glob(".*.partial"):
+            _remove_readonly(stale)
     final = parent / rid
     if final.exists():
         raise FileExistsError(f"{final} exists already; releases are never overwritten")

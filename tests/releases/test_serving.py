@@ -146,3 +146,18 @@ def test_the_battle_page_opt_out_is_stored_on_the_server(db, client):
     assert Voter.objects.get().release_opt_out
     client.post("/api/voter/release-opt-out/", json.dumps({"opt_out": False}), content_type="application/json")
     assert not Voter.objects.get().release_opt_out and Voter.objects.count() == 1
+
+
+def test_one_build_at_a_time_and_a_killed_builds_leftovers_are_swept(seeded, settings, tmp_path):
+    from django.core.cache import cache
+
+    from releases.tasks import LOCK, build_release
+
+    settings.ARENA_RELEASE_DIR = tmp_path
+    (tmp_path / ".2026-01-01-000000.partial").mkdir()  # a build killed midway
+    cache.add(LOCK, 1, timeout=60)
+    assert build_release.apply().get() is None and not Release.objects.exists()  # one is running: dropped
+    cache.delete(LOCK)
+    rid = build_release.apply().get()
+    assert Release.objects.get().release_id == rid
+    assert [p.name for p in tmp_path.iterdir()] == [rid]
