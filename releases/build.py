@@ -1,7 +1,7 @@
 """Writing a release: the votes streamed from the database in id order, batch by batch (a few
-thousand votes as Python tuples at a time, never all of them), scrubbed, pseudonymised, chained,
-and written as JSON lines that pyarrow parses into Arrow record batches (explicit schema) for
-votes.parquet while the same bytes are gzipped into votes.jsonl.gz, in a writer thread.
+thousand votes at a time, never all of them: releases.source), parsed into Arrow record batches
+with an explicit schema, scrubbed, pseudonymised and chained column-wise (releases.rows), and
+written to votes.parquet and votes.jsonl.gz by a writer thread while the next batch is read.
 
     release = release_build(delay_days=30)       # manage.py arena_release / the monthly beat task
 
@@ -25,8 +25,6 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
