@@ -288,11 +288,15 @@ ARENA_RELEASE_CRON = env.str("ARENA_RELEASE_CRON", default="0 3 1 * *")
 if ARENA_RELEASE_CRON.strip().lower() not in ("", "off"):
     from celery.schedules import crontab
 
-    _m, _h, _dom, _mon, _dow = ARENA_RELEASE_CRON.split()
-    CELERY_BEAT_SCHEDULE["research-release"] = {
-        "task": "releases.tasks.build_release",
-        "schedule": crontab(minute=_m, hour=_h, day_of_month=_dom, month_of_year=_mon, day_of_week=_dow),
-    }
+    try:
+        _m, _h, _dom, _mon, _dow = ARENA_RELEASE_CRON.split()
+        _release_schedule = crontab(minute=_m, hour=_h, day_of_month=_dom, month_of_year=_mon, day_of_week=_dow)
+    except ValueError as e:
+        raise ImproperlyConfigured(
+            f"ARENA_RELEASE_CRON={ARENA_RELEASE_CRON!r}: give five crontab fields "
+            f"(minute hour day-of-month month day-of-week, e.g. '0 3 1 * *') or 'off' ({e})"
+        ) from None
+    CELERY_BEAT_SCHEDULE["research-release"] = {"task": "releases.tasks.build_release", "schedule": _release_schedule}
 # A release never holds votes newer than this many days.
 ARENA_RELEASE_DELAY_DAYS = envfloat("ARENA_RELEASE_DELAY_DAYS", "30")
 ARENA_RELEASE_DIR = Path(env.str("ARENA_RELEASE_DIR", default=str(VAR_DIR / "releases")))
