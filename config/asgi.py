@@ -42,7 +42,8 @@ application = remember_server_loop(
                     ("/api/leaderboard/snapshots/", 3600.0),  # immutable
                     ("/api/leaderboard/", settings.PUBLIC_CACHE_S),
                     ("/leaderboard/", settings.PUBLIC_CACHE_S),
-                    ("/api/exposure/", 5 * settings.PUBLIC_CACHE_S),
+                    # day-old figures: keyed on the modality alone (a random query string gets the same copy)
+                    ("/api/exposure/", 5 * settings.PUBLIC_CACHE_S, ("modality",)),
                 ],
             ),
             # Sessions, not auth: no socket needs the user, and the battle socket loads its session

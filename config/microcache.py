@@ -14,29 +14,39 @@ import asyncio
 import time
 from collections import OrderedDict
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 DROP_HEADERS = {b"set-cookie", b"vary", b"cache-control"}
 
 
 class MicroCache:
-    def __init__(self, app, rules: list[tuple[str, float]], max_entries: int = 1024):
+    def __init__(self, app, rules: list[tuple], max_entries: int = 1024):
+        """rules: (path prefix, ttl) or (path prefix, ttl, query parameters that matter): with the
+        third, the copy is keyed on those parameters only, so an unrelated or random query string
+        is served the same copy instead of rendering anew."""
         self.app = app
         self.rules = sorted(rules, key=lambda r: -len(r[0]))  # the longest prefix wins
         self.max_entries = max_entries
         self.entries: OrderedDict[bytes, tuple[float, int, list, bytes]] = OrderedDict()
         self.locks: dict[bytes, asyncio.Lock] = {}
 
-    def _ttl(self, path: str) -> float | None:
-        for prefix, ttl in self.rules:
-            if path.startswith(prefix):
-                return ttl
+    def _rule(self, path: str) -> tuple | None:
+        for rule in self.rules:
+            if path.startswith(rule[0]):
+                return rule
         return None
 
     async def __call__(self, scope, receive, send) -> None:
-        ttl = self._ttl(scope.get("path", "")) if scope["type"] == "http" and scope.get("method") in ("GET", "HEAD") else None
-        if ttl is None:
+        rule = self._rule(scope.get("path", "")) if scope["type"] == "http" and scope.get("method") in ("GET", "HEAD") else None
+        if rule is None:
             return await self.app(scope, receive, send)
-        key = scope["path"].encode() + b"?" + scope.get("query_string", b"")
+        ttl = rule[1]
+        query = scope.get("query_string", b"")
+        if len(rule) > 2:  # only the parameters that matter, in a fixed order; the view sees just those
+            params = parse_qs(query.decode("latin-1"), keep_blank_values=True)
+            query = urlencode([(name, params[name][0]) for name in rule[2] if name in params]).encode()
+            scope = dict(scope, query_string=query)
+        key = scope["path"].encode() + b"?" + query
         hit = self.entries.get(key)
         if hit is None:
             async with self.locks.setdefault(key, asyncio.Lock()):  # the first render: others wait for it
