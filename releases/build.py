@@ -23,6 +23,7 @@ import shutil
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 import orjson
@@ -31,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from arena.models import Vote
@@ -156,8 +157,11 @@ def _stream(folder: Path, *, last_id: int, full: bool, criteria: list[str], secr
     judges = Pseudonyms(secret)
     writer = _Writer(folder, schema)
     head = GENESIS
+    batches = raw_batches(last_id=last_id, full=full, batch=batch)
+    if not connection.in_atomic_block:  # (inside a transaction another connection would not see its rows)
+        batches = _prefetched(batches)
     try:
-        for blob in raw_batches(last_id=last_id, full=full, batch=batch):
+        for blob in batches:
             raw = pajson.read_json(io.BytesIO(blob), read_options=read, parse_options=parse)
             table, paths, new_head = release_rows(raw, schema=schema, judges=judges, previous=head, counts=tally.pii)
             _count(tally, raw, table, paths, head)
@@ -168,6 +172,44 @@ def _stream(folder: Path, *, last_id: int, full: bool, criteria: list[str], secr
     if not full:
         tally.withheld_non_public = withheld_count(last_id)
     return head
+
+
+def _prefetched(batches: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
+    """The batches, read by a thread of their own (with its own database connection): the
+    database builds the next batch while this thread transforms the current one."""
+    q: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for blob in batches:
+                while not stop.is_set():
+                    try:
+                        q.put(("batch", blob), timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the consuming thread
+            q.put(("error", exc))
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run, name="release-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item  # type: ignore[misc]
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _count(tally: _Tally, raw: pa.Table, table: pa.Table, paths: set[str], previous: str) -> None:
