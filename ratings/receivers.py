@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 def on_vote(sender, vote, **kwargs) -> None:
     from ratings.services import bayes_absorb, leaderboard_nudge, leaderboards_for
 
+    _maybe_audit(vote)
     if not vote.counted or vote.weight <= 0:
         return
     battle = vote.battle
@@ -28,6 +29,17 @@ def on_vote(sender, vote, **kwargs) -> None:
             leaderboard_nudge(modality=battle.modality, category=category, method=method)
     except Exception:  # the vote is stored; the beat safety net recomputes what a failure missed
         log.exception("leaderboard nudge after vote %s failed", vote.pk)
+
+
+def _maybe_audit(vote) -> None:
+    """After every N-th vote of a voter, audit the modality (their votes among everyone's)."""
+    from ratings.integrity import audit_due, integrity_nudge
+
+    try:
+        if vote.battle.anonymous and audit_due(voter_id=vote.voter_id):
+            integrity_nudge(modality=vote.modality)
+    except Exception:  # the vote is stored; beat audits every modality anyway
+        log.exception("integrity audit nudge after vote %s failed", vote.pk)
 
 
 @receiver(votes_recounted)

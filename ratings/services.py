@@ -107,6 +107,8 @@ def leaderboard_recompute(*, modality: str, category: str = "overall", method: s
         log.info("leaderboard %s/%s/%s not fitted: %s", modality, category, method, e)
         return None
     extra = {k: v for k, v in lb.to_dict().items() if k not in ("models", "method", "ci", "votes", "level")}
+    if method == "bt":
+        extra["fragility"] = _fragility(modality, category, lb)
     try:
         with transaction.atomic():
             snap = LeaderboardSnapshot.objects.create(
@@ -118,6 +120,35 @@ def leaderboard_recompute(*, modality: str, category: str = "overall", method: s
         return LeaderboardSnapshot.objects.filter(**key, vote_hash=fp.hash).order_by("-created").first()
     _announce(snap)
     return snap
+
+
+FRAGILITY_PAIRS = 50  # adjacent pairs from the top whose fragility a snapshot records
+
+
+def _fragility(modality: str, category: str, lb) -> list[dict[str, Any]]:
+    """For each adjacent pair from the top: about the fewest votes whose removal swaps it, and
+    whether that is so few (under 0.5% of the votes) that the page shows the pair as tied.
+    K-wise rankings enter as their pairs."""
+    import numpy as np
+
+    from ratings.engine.cells import PairCells, broken_pairs
+    from ratings.engine.fragility import fragility
+
+    cells, rankings, _ = comparisons_of(modality, category)
+    better, worse = broken_pairs(rankings)
+    if len(better):
+        cells = cells.merged(PairCells.from_indices(cells.models, better, worse, np.zeros(len(better), np.int64), None))
+    rows = sorted(lb.rows(), key=lambda r: -r["rating"])
+    order: list[str] = []
+    for r in rows[: FRAGILITY_PAIRS + 1]:
+        if order and r.get("part") != rows[0].get("part"):
+            break  # ratings of another part of the comparison graph are on their own scale
+        order.append(r["model"])
+    try:
+        return fragility(cells, order)
+    except (np.linalg.LinAlgError, ValueError):
+        log.exception("fragility of %s/%s failed", modality, category)
+        return []
 
 
 def _announce(snap: LeaderboardSnapshot) -> None:

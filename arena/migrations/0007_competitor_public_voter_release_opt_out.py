@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('arena', '0005_exclusion_decision_log'),
+        ('arena', '0006_voter_flags'),
     ]
 
     operations = [
