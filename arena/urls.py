@@ -14,5 +14,6 @@ urlpatterns = [
     path("api/battles/<str:public_id>/vote/", views.api_battle_vote, name="api-battle-vote"),
     path("api/prompts/random/", views.api_prompt_random, name="api-prompt-random"),
     path("api/competitors/", views.api_competitors, name="api-competitors"),
+    path("api/voter/release-opt-out/", views.api_release_opt_out, name="api-release-opt-out"),
     path("m/<str:name>", views.media, name="media"),
 ]

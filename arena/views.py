@@ -22,7 +22,7 @@ from arena.selectors import battle_public_state, criteria_for, reveal, voter_rec
 from arena.services.battles import battle_continue, battle_create, battle_for_voter
 from arena.services.exclusions import vote_as_seen_by_voter
 from arena.services.prompts import random_prompt
-from arena.services.voters import voter_for_request
+from arena.services.voters import voter_for_request, voter_set_release_opt_out
 from arena.services.pow import ChallengeRequired
 from arena.services.ratelimits import RateLimited
 from arena.services.votes import vote_cast
@@ -94,6 +94,7 @@ def battle_page(request: HttpRequest):
             "kMin": settings.ARENA_K_MIN,
             "maxK": {m["value"]: m["max_k"] for m in modalities},
         },
+        "release_opt_out": bool(getattr(voter_for_request(request, create=False), "release_opt_out", False)),
     }
     return render(request, "arena/battle.html", context)
 
@@ -113,6 +114,18 @@ def my_votes_page(request: HttpRequest):
 @require_GET
 def terms_page(request: HttpRequest):
     return render(request, "arena/terms.html", {"release_delay_days": getattr(settings, "ARENA_RELEASE_DELAY_DAYS", 30)})
+
+
+@require_POST
+@_json_api
+def api_release_opt_out(request: HttpRequest):
+    """`{"opt_out": true|false}`: whether this voter's conversations go into research releases."""
+    data = _body(request)
+    opt_out = data.get("opt_out")
+    if not isinstance(opt_out, bool):
+        raise BadRequest("opt_out must be true or false.")
+    voter = voter_set_release_opt_out(voter=voter_for_request(request), opt_out=opt_out)  # type: ignore[arg-type]
+    return {"release_opt_out": voter.release_opt_out}
 
 
 @require_POST

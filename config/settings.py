@@ -161,6 +161,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount",
     "arena",
     "ratings",
+    "releases",
     "models_adapter",
 ]
 
@@ -287,6 +288,30 @@ CELERY_BEAT_SCHEDULE = {
     "recompute-all-leaderboards": {"task": "ratings.tasks.recompute_all", "schedule": envfloat("RATINGS_BEAT_S", "600")},
     "integrity-audit-all": {"task": "ratings.tasks.audit_all", "schedule": envfloat("ARENA_AUDIT_BEAT_S", "3600")},
 }
+# Research releases (releases/): monthly by default ("minute hour day-of-month month day-of-week",
+# or "off").
+ARENA_RELEASE_CRON = env.str("ARENA_RELEASE_CRON", default="0 3 1 * *")
+if ARENA_RELEASE_CRON.strip().lower() not in ("", "off"):
+    from celery.schedules import crontab
+
+    try:
+        _m, _h, _dom, _mon, _dow = ARENA_RELEASE_CRON.split()
+        _release_schedule = crontab(minute=_m, hour=_h, day_of_month=_dom, month_of_year=_mon, day_of_week=_dow)
+    except ValueError as e:
+        raise ImproperlyConfigured(
+            f"ARENA_RELEASE_CRON={ARENA_RELEASE_CRON!r}: give five crontab fields "
+            f"(minute hour day-of-month month day-of-week, e.g. '0 3 1 * *') or 'off' ({e})"
+        ) from None
+    CELERY_BEAT_SCHEDULE["research-release"] = {"task": "releases.tasks.build_release", "schedule": _release_schedule}
+# A release never holds votes newer than this many days.
+ARENA_RELEASE_DELAY_DAYS = envfloat("ARENA_RELEASE_DELAY_DAYS", "30")
+ARENA_RELEASE_DIR = Path(env.str("ARENA_RELEASE_DIR", default=str(VAR_DIR / "releases")))
+# Intervals of the leaderboards a release records: sandwich (cheap at any size) or bootstrap
+# (1000 rounds, the CLI's default; slow with many K-wise rankings).
+ARENA_RELEASE_CI = env.str("ARENA_RELEASE_CI", default="sandwich")
+if ARENA_RELEASE_CI not in ("sandwich", "bootstrap"):
+    raise ImproperlyConfigured(f"ARENA_RELEASE_CI={ARENA_RELEASE_CI!r}: use sandwich or bootstrap")
+ARENA_RELEASE_LICENSE = env.str("ARENA_RELEASE_LICENSE", default="cc-by-4.0")
 # Embedded runs tasks in a thread of the web process (arena.services.generation); never eager
 # inside a request, which would block the page until every output is done.
 ARENA_INPROCESS_TASKS = envbool("ARENA_INPROCESS_TASKS", "True" if CELERY_BROKER_URL == "memory://" else "False")

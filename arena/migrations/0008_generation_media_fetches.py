@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('arena', '0006_voter_flags'),
+        ('arena', '0007_competitor_public_voter_release_opt_out'),
     ]
 
     operations = [
