@@ -46,7 +46,7 @@ from releases.source import raw_batches, raw_schema, withheld_count
 
 log = logging.getLogger(__name__)
 
-BATCH = 5000
+BATCH = 4000
 
 
 class NothingToRelease(Exception):
@@ -106,7 +106,8 @@ class _Writer:
     def __init__(self, folder: Path, schema: pa.Schema) -> None:
         self.gz = gzip.GzipFile(folder / "votes.jsonl.gz", "wb", compresslevel=1, mtime=0)
         self.pq = pq.ParquetWriter(folder / "votes.parquet", schema, compression="zstd")
-        self.q: queue.Queue[tuple[pa.Table, bytes] | None] = queue.Queue(maxsize=2)
+        # One batch waiting at most: memory stays a few batches whatever the size of the release.
+        self.q: queue.Queue[tuple[pa.Table, bytes] | None] = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="release-writer", daemon=True)
         self.thread.start()
@@ -174,7 +175,7 @@ def _stream(folder: Path, *, last_id: int, full: bool, criteria: list[str], secr
     return head
 
 
-def _prefetched(batches: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
+def _prefetched(batches: Iterator[bytes], depth: int = 1) -> Iterator[bytes]:
     """The batches, read by a thread of their own (with its own database connection): the
     database builds the next batch while this thread transforms the current one."""
     q: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
