@@ -6,4 +6,5 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),  # optional voter accounts (django-allauth)
     path("", include("arena.urls")),
     path("", include("ratings.urls")),
+    path("", include("releases.urls")),
 ]
