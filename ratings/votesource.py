@@ -66,24 +66,14 @@ class Fingerprint:
 
 
 def fingerprint(qs: QuerySet[Vote]) -> Fingerprint:
-    """Count, highest id and a hash of the (id, weight) pairs of the counted votes."""
-    if connection.vendor == "postgresql":
-        # One pass, order-free: XOR and sum of a 64-bit hash of each (id, weight) pair.
-        sql, params = qs.values("id", "weight").query.sql_with_params()
-        with connection.cursor() as cur:
-            cur.execute(
-                "SELECT count(*), coalesce(max(t.id), 0), coalesce(bit_xor(h), 0), coalesce(sum(h::numeric), 0) FROM"
-                f" (SELECT s.id, hashtextextended(s.id::text || ':' || s.weight::text, 0) AS h FROM ({sql}) s) t",
-                params,
-            )
-            n, top, x, total = cur.fetchone()
-        digest = hashlib.sha1(f"{n}:{top}:{x}:{total}".encode()).hexdigest()
-        return Fingerprint(count=n, max_id=top, hash=digest)
-    agg = qs.aggregate(n=Count("id"), top=Max("id"))
-    h = hashlib.md5()
-    for vid, w in qs.order_by("id").values_list("id", "weight").iterator(chunk_size=5000):
-        h.update(f"{vid}:{w!r},".encode())
-    return Fingerprint(count=agg["n"] or 0, max_id=agg["top"] or 0, hash=h.hexdigest())
+    """Count, highest id and a hash of the (id, weight) pairs of the votes in ``qs``: the same
+    fingerprint a leaderboard's incremental cells keep (ratings.boardcells), by a full scan."""
+    from ratings.boardcells import _fingerprint_delta, _signed
+
+    d = _fingerprint_delta(qs)
+    top = qs.aggregate(top=Max("id"))["top"] or 0
+    digest = hashlib.sha1(f"{d.count}:{_signed(d.xor)}:{d.total}".encode()).hexdigest()
+    return Fingerprint(count=d.count, max_id=top, hash=digest)
 
 
 def _with_slots(qs: QuerySet[Vote], k: int) -> QuerySet[Vote]:

@@ -13,10 +13,12 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from ratings.engine import RatingDataError, fit_bt
+from ratings.engine.bt import PUBLISHED
 from ratings.engine.io import votes_from_table
 
 ROUNDS, SEED = 1000, 0
-_COLUMNS = ("model_a", "model_b", "winner", "models", "ranking", "weight", "counted", "modality", "mode", "category")
+_COLUMNS = ("model_a", "model_b", "winner", "models", "ranking", "weight", "counted", "modality", "mode", "category",
+            "judge")  # judge: votes of one voter are clustered in the intervals, as the CLI does
 
 
 def _specs(table, modality: str) -> list[tuple[list[str], str]]:
@@ -34,8 +36,8 @@ def _specs(table, modality: str) -> list[tuple[list[str], str]]:
 
 
 def _command(filters: list[str], ci: str) -> str:
-    return ("python -m ratings fit votes.parquet " + " ".join(f"--filter {f}" for f in filters)
-            + ("" if ci == "bootstrap" else f" --ci {ci}"))
+    # --ci always spelled out: the command says exactly how the recorded leaderboard was fitted.
+    return ("python -m ratings fit votes.parquet " + " ".join(f"--filter {f}" for f in filters) + f" --ci {ci}")
 
 
 def leaderboards_record(parquet: Path, *, last_id: int, full: bool) -> list[dict[str, Any]]:
@@ -54,7 +56,7 @@ def leaderboards_record(parquet: Path, *, last_id: int, full: bool) -> list[dict
                 entry.update(rounds=ROUNDS, seed=SEED)
             try:
                 votes = votes_from_table(table, filters=filters, source="votes.parquet")
-                lb = fit_bt(votes, ci=ci, rounds=ROUNDS, seed=SEED)
+                lb = fit_bt(votes, ci=ci, rounds=ROUNDS, seed=SEED, **PUBLISHED)  # as the CLI's defaults
                 lb.notes[:0] = [n for n in votes.notes if n not in lb.notes]  # as the CLI reports them
             except RatingDataError as exc:
                 entry["skipped"] = str(exc)

@@ -217,6 +217,10 @@ def to_rating(theta: np.ndarray) -> np.ndarray:
     return SCALE * theta + OFFSET
 
 
+# The published leaderboard's method (and the CLI's defaults): what a release's recorded leaderboards
+# and `python -m ratings fit` use unless told otherwise.
+PUBLISHED = {"cluster": True, "position_bias": True, "ties": "half", "hessian_reg": 0.0, "small_sample": True}
+
 # A cluster-robust variance needs many clusters: with a handful of voters it is itself too noisy.
 MIN_CLUSTERS = 30
 

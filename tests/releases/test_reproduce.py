@@ -18,8 +18,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def released(seeded, settings, tmp_path):
     settings.ARENA_RELEASE_DIR = tmp_path
-    settings.RATINGS_BOOTSTRAP_ROUNDS = 1000  # the CLI's default, so the snapshot's intervals compare too
-    settings.ARENA_RELEASE_CI = "bootstrap"
+    # The CLI's defaults are the published method (voter-clustered sandwich, position bias as a
+    # parameter), and so are the release's recorded leaderboards: the intervals compare too.
+    settings.ARENA_RELEASE_CI = "sandwich"
     # votes that do not count are in the release (with their reason) and must stay out of the fit
     from arena.services.exclusions import votes_exclude
 
