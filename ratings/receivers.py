@@ -13,21 +13,23 @@ log = logging.getLogger(__name__)
 
 @receiver(vote_committed)
 def on_vote(sender, vote, **kwargs) -> None:
-    from ratings.services import bayes_absorb, leaderboard_nudge, leaderboards_for
-
+    """Queue the work a counted vote causes (the live Bayesian rating, the leaderboard nudges):
+    one task per vote, run once, outside the vote's request (ratings.tasks.absorb_vote)."""
     if not vote.counted or vote.weight <= 0:
         return
-    battle = vote.battle
+    from django.conf import settings
+
+    from ratings.tasks import absorb_vote
+
     try:
-        slugs = list(battle.slots.order_by("position").values_list("competitor__slug", flat=True))
-        bayes_absorb(modality=battle.modality, vote_id=vote.pk, models=slugs, places=list(vote.ranking), weight=vote.weight)
-        for category, method in leaderboards_for(
-            modality=vote.modality, category=vote.category, language=vote.language,
-            n_turns=vote.n_turns, mode=vote.mode, criteria=sorted(vote.criteria or {}),
-        ):
-            leaderboard_nudge(modality=battle.modality, category=category, method=method)
+        if settings.ARENA_INPROCESS_TASKS:
+            from arena.services.generation import background
+
+            background(lambda: absorb_vote.apply(args=[vote.pk]))
+        else:
+            absorb_vote.apply_async(args=[vote.pk])
     except Exception:  # the vote is stored; the beat safety net recomputes what a failure missed
-        log.exception("leaderboard nudge after vote %s failed", vote.pk)
+        log.exception("queueing the work after vote %s failed", vote.pk)
 
 
 @receiver(votes_recounted)

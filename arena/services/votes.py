@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from arena.errors import BadRequest, Conflict, Forbidden
+from arena.errors import BadRequest, Conflict, Forbidden, Unprocessable
 from arena.models import LETTERS, Battle, Vote, Voter
 from arena.services.integrity import identity_leak
 from arena.signals import vote_committed
@@ -127,6 +127,11 @@ def vote_cast(
         existing = Vote.objects.filter(battle=locked).first()
         if existing is not None:
             if key and existing.idempotency_key == key:
+                replay = {"outcome": ballot.outcome, "ranking": ballot.ranking, "best_only": ballot.best_only,
+                          "criteria": criteria, "feedback": feedback.strip(), "listen_ms": listen,
+                          "client_shown_at": shown, "client_first_interaction_at": first, "client_voted_at": voted}
+                if any(getattr(existing, f) != v for f, v in replay.items()):
+                    raise Unprocessable("This idempotency_key was already used for a different vote on this battle.")
                 return existing, False
             raise Conflict("You already voted on this battle. Start a new round.")
         if locked.status == Battle.VOID:
@@ -176,4 +181,7 @@ def vote_cast(
         Voter.objects.filter(pk=voter.pk).update(votes_count=F("votes_count") + 1, last_seen=timezone.now())
         transaction.on_commit(lambda: vote_committed.send(sender=Vote, vote=vote))
     battle.status = Battle.VOTED
+    from config.metrics import VOTES, safely
+
+    safely(lambda: VOTES.labels(vote.modality, vote.mode, str(vote.counted).lower()).inc())
     return vote, True
