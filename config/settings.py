@@ -174,13 +174,14 @@ MIDDLEWARE = [
 ]
 
 # Content-Security-Policy on every response (django-csp): scripts only from this site's static
-# files (no inline script, no eval), connections only back to this site (its WebSockets
+# files (no inline script, no eval; WebAssembly allowed), connections only back to this site (its WebSockets
 # included), no plugins, no framing. Inline styles stay allowed: the vendored plotly and
 # model-viewer set styles at run time.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
-        "script-src": ["'self'"],
+        # WebAssembly only (model-viewer's mesh decoders), never JavaScript eval.
+        "script-src": ["'self'", "'wasm-unsafe-eval'"],
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:", "blob:"],
         "media-src": ["'self'", "blob:"],
