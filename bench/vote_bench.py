@@ -13,8 +13,10 @@ HTTP connection voting on its battles one after another (outcome drawn at random
 idempotency key per vote) for `--seconds`. Then pgbench runs `INSERT INTO t(v) VALUES (1)` with
 the same number of clients for `--pgbench-seconds` against the same Postgres.
 
-Prints votes/s, latency p50/p95/p99, errors, pgbench's TPS, the ratio, and how long the worker
-took to finish the after-vote work; the goal: votes/s >= 1/10 of pgbench's TPS and p99 < 100 ms.
+Prints votes/s, latency p50/p95/p99, the web processes' CPU per vote, errors, pgbench's TPS, the
+ratio, and how long the worker took to finish the after-vote work; the goal: votes/s >= 1/10 of
+pgbench's TPS and p99 < 100 ms. `--peer DIR` runs the same against another checkout (main
+before a change) in the same run, for a comparison on the same machine and load.
 The load generator runs on the same machine (a raw asyncio HTTP/1.1 client, to leave the CPU to
 the stack).
 """
@@ -134,6 +136,22 @@ async def load(port: int, plan: list[dict], seconds: float) -> tuple[list[float]
     return lat, errors, time.monotonic() - t0
 
 
+def cpu_seconds(root: int) -> float:
+    """CPU time (user + system) of a process and all its descendants, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass
+    return total
+
+
 def pct(xs: list[float], q: float) -> float:
     return statistics.quantiles(xs, n=1000)[int(q * 1000) - 1] if len(xs) > 1 else float("nan")
 
@@ -152,24 +170,15 @@ def pgbench(env: dict, clients: int, seconds: int) -> float:
     return float(m.group(1))
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--voters", type=int, default=50)
-    p.add_argument("--seconds", type=float, default=15)
-    p.add_argument("--web-workers", type=int, default=2)
-    p.add_argument("--pgbench-seconds", type=int, default=10)
-    p.add_argument("--battles-per-voter", type=int, default=0, help="default: enough for 400 votes/s per voter... capped")
-    p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/1"))
-    a = p.parse_args()
+def run_stack(code: Path, a, tmp: Path) -> dict:
+    """Fresh database, prepared battles, the stack started from `code`, the voters let loose."""
     per_voter = a.battles_per_voter or int(min(2000, max(100, a.seconds * 40)))
-
-    tmp = Path(tempfile.mkdtemp(prefix="vote-bench-"))
     env = dict(os.environ, DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}", REDIS_URL=a.redis_url,
                DJANGO_SETTINGS_MODULE="config.settings", DEBUG="false", LOG_LEVEL="WARNING",
                ARENA_INPROCESS_TASKS="false", ARENA_RATE_LIMITS="off", CHANNELS_PREFIX=f"vb{uuid.uuid4().hex[:6]}",
                SECRET_KEY=secrets.token_urlsafe(50), ARENA_IP_SALT=secrets.token_urlsafe(32),
-               MEDIA_ROOT=str(tmp / "media"), ARENA_METRICS_DIR=str(tmp / "metrics"), PYTHONUNBUFFERED="1",
-               RATINGS_BOOTSTRAP_ROUNDS="100", RATINGS_ELO_ROUNDS="10")
+               MEDIA_ROOT=str(tmp / "media"), ARENA_METRICS_DIR=str(tmp / f"metrics-{uuid.uuid4().hex[:6]}"),
+               PYTHONUNBUFFERED="1", RATINGS_BOOTSTRAP_ROUNDS="100", RATINGS_ELO_ROUNDS="10")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.pop("CELERY_BROKER_URL", None)
     subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "postgres", DB], check=True, env=env)
@@ -178,18 +187,24 @@ def main() -> int:
 
     redis.Redis.from_url(a.redis_url).flushdb()
     plan_file = tmp / "plan.json"
-    print(f"preparing {a.voters} voters x {per_voter} ready battles ...", flush=True)
-    subprocess.run([sys.executable, "-c", PREPARE, str(a.voters), str(per_voter), str(plan_file)], cwd=ROOT, env=env, check=True)
+    print(f"[{code}] preparing {a.voters} voters x {per_voter} ready battles ...", flush=True)
+    subprocess.run([sys.executable, "-c", PREPARE, str(a.voters), str(per_voter), str(plan_file)], cwd=code, env=env, check=True)
     plan = json.loads(plan_file.read_text())
+
+    def count() -> tuple[int, int]:
+        out = subprocess.run([sys.executable, "-c", COUNT], cwd=code, env=env, capture_output=True, text=True, check=True)
+        votes, absorbed = map(int, out.stdout.split())
+        return votes, absorbed
 
     port = free_port()
     logs = {n: open(tmp / f"{n}.log", "wb") for n in ("web", "worker")}
     web = subprocess.Popen([str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
                             "--workers", str(a.web_workers), "--no-access-log", "--log-level", "warning"],
-                           cwd=ROOT, env=env, stdout=logs["web"], stderr=subprocess.STDOUT, start_new_session=True)
-    worker = subprocess.Popen([str(BIN / "celery"), "-A", "config", "worker", "-Q", "default", "-c", "2", "--loglevel=WARNING",
-                               "-n", f"vb-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle"],
-                              cwd=ROOT, env=env, stdout=logs["worker"], stderr=subprocess.STDOUT, start_new_session=True)
+                           cwd=code, env=env, stdout=logs["web"], stderr=subprocess.STDOUT, start_new_session=True)
+    worker = None if a.no_worker else subprocess.Popen(
+        [str(BIN / "celery"), "-A", "config", "worker", "-Q", "default", "-c", "2", "--loglevel=WARNING",
+         "-n", f"vb-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle"],
+        cwd=code, env=env, stdout=logs["worker"], stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -206,46 +221,78 @@ def main() -> int:
         for v in plan:
             v["battles"] = v["battles"][:-3]
         asyncio.run(load(port, warm, 30))
-        votes_before = int(subprocess.run([sys.executable, "-c", COUNT], cwd=ROOT, env=env, capture_output=True,
-                                          text=True, check=True).stdout.split()[0])
-
-        print(f"voting: {a.voters} voters for {a.seconds:g} s through uvicorn x{a.web_workers} ...", flush=True)
+        votes_before = count()[0]
+        print(f"[{code}] voting: {a.voters} voters for {a.seconds:g} s through uvicorn x{a.web_workers} ...", flush=True)
+        cpu0, own0 = cpu_seconds(web.pid), time.process_time()
         lat, errors, elapsed = asyncio.run(load(port, plan, a.seconds))
+        web_cpu, own_cpu = cpu_seconds(web.pid) - cpu0, time.process_time() - own0
         t_end = time.monotonic()
-        # The after-vote work (Bayesian absorb, nudges) is the worker's: how long until it is done.
+        votes = count()[0]
+        # The after-vote work (Bayesian absorb, nudges): how long until every vote is absorbed.
         caught_up = None
-        while time.monotonic() - t_end < 120:
-            votes, absorbed = map(int, subprocess.run([sys.executable, "-c", COUNT], cwd=ROOT, env=env,
-                                                      capture_output=True, text=True, check=True).stdout.split())
-            if absorbed >= votes:
+        while worker is not None and time.monotonic() - t_end < 120:
+            if count()[1] >= votes:
                 caught_up = time.monotonic() - t_end
                 break
             time.sleep(0.5)
     finally:
-        for proc in (web, worker):
+        for proc in (p for p in (web, worker) if p is not None):
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(15)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(proc.pid, signal.SIGKILL)
-    print("pgbench: one-row inserts ...", flush=True)
-    tps = pgbench(env, a.voters, a.pgbench_seconds)
+    return {"code": code, "lat": lat, "errors": errors, "elapsed": elapsed, "web_cpu": web_cpu, "own_cpu": own_cpu,
+            "rows": votes - votes_before, "caught_up": caught_up, "env": env, "worker": worker is not None,
+            "load": os.getloadavg()[0]}
 
-    rate = len(lat) / elapsed
+
+def report(r: dict, tps: float, a) -> None:
+    lat = r["lat"]
+    rate = len(lat) / r["elapsed"]
     p50, p95, p99 = (pct(lat, q) * 1000 for q in (0.50, 0.95, 0.99))
     ratio = rate / tps
-    print()
-    print(f"votes stored      {len(lat)} in {elapsed:.1f} s ({votes - votes_before} new rows)")
+    n = max(1, len(lat))
+    print(f"\n== {r['code']}")
+    print(f"votes stored      {len(lat)} in {r['elapsed']:.1f} s ({r['rows']} new rows)")
     print(f"votes/s           {rate:.0f}")
     print(f"latency ms        p50 {p50:.1f}   p95 {p95:.1f}   p99 {p99:.1f}")
+    print(f"CPU per vote      web processes {1000 * r['web_cpu'] / n:.2f} ms, load generator {1000 * r['own_cpu'] / n:.2f} ms"
+          f"   (machine: {os.cpu_count()} cores, load average {r['load']:.1f} after the run)")
+    errors = r["errors"]
     print(f"errors            {sum(errors.values())} {dict(list(errors.items())[:3]) if errors else ''}")
-    print(f"pgbench TPS       {tps:.0f}  (one-row INSERT, {a.voters} clients, same server, same run)")
     print(f"ratio             1/{1 / ratio:.1f} of pgbench  (goal: >= 1/10)   {'MET' if ratio >= 0.1 else 'NOT MET'}")
     print(f"p99               {p99:.1f} ms  (goal: < 100 ms)   {'MET' if p99 < 100 else 'NOT MET'}")
-    print(f"after-vote work   {'caught up %.1f s after the last vote' % caught_up if caught_up is not None else 'NOT caught up within 120 s'}"
-          f"  (Bayesian absorb + nudges, one Celery task per vote)")
+    if r["worker"]:
+        cu = r["caught_up"]
+        print(f"after-vote work   {'caught up %.1f s after the last vote' % cu if cu is not None else 'NOT caught up within 120 s'}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--voters", type=int, default=50)
+    p.add_argument("--seconds", type=float, default=15)
+    p.add_argument("--web-workers", type=int, default=2)
+    p.add_argument("--pgbench-seconds", type=int, default=10)
+    p.add_argument("--battles-per-voter", type=int, default=0, help="ready battles per voter (default: from --seconds)")
+    p.add_argument("--no-worker", action="store_true", help="no Celery worker (the after-vote tasks wait in Redis)")
+    p.add_argument("--peer", type=Path, default=None,
+                   help="another checkout (e.g. main before this change, with .venv linked) run the same way, for comparison")
+    p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/1"))
+    a = p.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="vote-bench-"))
+    runs = [run_stack(ROOT, a, tmp)]
+    if a.peer is not None:
+        runs.append(run_stack(a.peer.resolve(), a, tmp))
+    env = runs[0]["env"]
+    print("pgbench: one-row inserts ...", flush=True)
+    tps = pgbench(env, a.voters, a.pgbench_seconds)
+    print(f"\npgbench TPS       {tps:.0f}  (one-row INSERT into a bigserial table, {a.voters} clients, "
+          f"same Postgres, same run)")
+    for r in runs:
+        report(r, tps, a)
     subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "postgres", DB], env=env)
-    return 0 if not errors else 1
+    return 0 if not any(r["errors"] for r in runs) else 1
 
 
 if __name__ == "__main__":
