@@ -206,6 +206,8 @@ class Vote(models.Model):
     EXCL_NAMED = "named_mode"
     EXCL_VOID = "void_battle"
     EXCL_FRAUD = "fraud_flag"
+    EXCL_TOO_FAST = "too_fast"
+    EXCL_LOGIN_REQUIRED = "login_required"
 
     # One vote per battle: a database constraint (unique), not a check in Python.
     battle = models.OneToOneField(Battle, on_delete=models.PROTECT, related_name="vote")

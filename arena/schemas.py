@@ -95,6 +95,8 @@ class VoteBody(Body):
     timings: Annotated[Timings | None, Optional] = None
     listen_ms: Annotated[dict[StrictStr, float] | None, Optional] = None
     idempotency_key: Annotated[Annotated[Text, Field(max_length=64)] | None, Optional] = None
+    # A solved proof-of-work challenge, {"challenge", "solution"} (arena.services.pow checks it).
+    pow: Annotated[dict[StrictStr, Any] | None, Optional] = None
 
     messages = {
         "outcome": "Choose one of: A is better, B is better, tie, both are bad.",
@@ -103,6 +105,7 @@ class VoteBody(Body):
         "criteria": "Per-criterion votes are a mapping {criterion: a|b|tie|both_bad}, for pairwise battles.",
         "listen_ms": "listen_ms must map output letters (A, B, ...) to milliseconds.",
         "idempotency_key": "idempotency_key must be a string of at most 64 characters.",
+        "pow": 'pow must be {"challenge": "...", "solution": "..."}.',
     }
     labels = {"feedback": "feedback", "idempotency_key": "idempotency_key"}
 

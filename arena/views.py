@@ -17,12 +17,16 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from arena.errors import ArenaError, BadRequest, TooLarge
-from arena.models import MODALITY_CHOICES, Battle, Competitor, Generation
+from arena.models import MODALITY_CHOICES, Battle, Competitor, Generation, Vote
 from arena.schemas import BattleCreateBody, TurnBody, VoteBody, as_service_data, parse_body
+from arena.services import pow as proof_of_work
+from arena.services import ratelimits
 from arena.selectors import battle_public_state, reveal
 from arena.services.battles import battle_continue, battle_create, battle_for_voter
 from arena.services.prompts import random_prompt
-from arena.services.voters import network_hash, voter_for_request
+from arena.services.voters import voter_for_request
+from arena.services.pow import ChallengeRequired
+from arena.services.ratelimits import RateLimited
 from arena.services.votes import vote_cast
 
 MAX_BODY = 64 * 1024
@@ -36,7 +40,13 @@ def _json_api(view: Callable[..., Any]) -> Callable[..., JsonResponse]:
         try:
             result = view(request, *args, **kwargs)
         except ArenaError as e:
-            return JsonResponse({"error": e.message}, status=e.status)
+            body: dict[str, Any] = {"error": e.message}
+            if isinstance(e, ChallengeRequired):
+                body["pow"] = e.challenge
+            response = JsonResponse(body, status=e.status)
+            if isinstance(e, RateLimited):
+                response["Retry-After"] = str(e.retry_after)
+            return response
         if isinstance(result, JsonResponse):
             return result
         return JsonResponse(result)
@@ -82,8 +92,12 @@ def battle_page(request: HttpRequest):
 @_json_api
 def api_battle_create(request: HttpRequest):
     data = _body(request, BattleCreateBody)
+    # Limits first: a refused request creates nothing, not even the voter.
+    identity = ratelimits.Identity.of(request, voter_for_request(request, create=False))
+    ratelimits.check(action="battle", identity=identity)
     with transaction.atomic():  # a refused battle leaves no new voter behind either
         voter = voter_for_request(request)
+        ratelimits.count(action="battle", identity=ratelimits.Identity(identity.network, voter, identity.account))
         battle = battle_create(
             voter=voter,
             modality=data.get("modality", "text"),
@@ -108,7 +122,10 @@ def api_battle_detail(request: HttpRequest, public_id: str):
 def api_battle_turn(request: HttpRequest, public_id: str):
     data = _body(request, TurnBody)
     voter = voter_for_request(request, create=False)
+    identity = ratelimits.Identity.of(request, voter)
+    ratelimits.check(action="turn", identity=identity)
     battle = battle_for_voter(public_id=public_id, voter=voter)
+    ratelimits.count(action="turn", identity=identity)
     battle_continue(battle=battle, voter=voter, prompt_text=data.get("prompt"))  # type: ignore[arg-type]
     battle.refresh_from_db()
     return JsonResponse(battle_public_state(battle), status=201)
@@ -138,8 +155,18 @@ def _vote_in_pool_thread(request: HttpRequest, public_id: str) -> JsonResponse:
 def _vote(request: HttpRequest, public_id: str):
     data = _body(request, VoteBody)
     voter = voter_for_request(request, create=False)
+    identity = ratelimits.Identity.of(request, voter)
+    ratelimits.check(action="vote", identity=identity)
     battle = battle_for_voter(public_id=public_id, voter=voter)
-    vote, created = vote_cast(battle=battle, voter=voter, data=data, network_hash=network_hash(request))  # type: ignore[arg-type]
+    # Past the threshold, an anonymous voter's new vote needs a solved challenge (a retried
+    # vote that is already stored is answered as before, without one).
+    needs_pow = ratelimits.over_pow_threshold(identity) and not Vote.objects.filter(battle=battle).exists()
+    if needs_pow:
+        proof_of_work.require(battle=battle, voter=voter, answer=data.get("pow"))  # type: ignore[arg-type]
+    ratelimits.count(action="vote", identity=identity)
+    vote, created = vote_cast(battle=battle, voter=voter, data=data, network_hash=identity.network)  # type: ignore[arg-type]
+    if created:
+        ratelimits.count_pow_threshold(identity)
     body = {
         "battle": battle.public_id,
         "ranking": vote.ranking,

@@ -127,7 +127,7 @@ def main() -> None:
     a = p.parse_args()
     env = dict(os.environ, DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}", REDIS_URL="redis://127.0.0.1:6379/13",
                DJANGO_SETTINGS_MODULE="config.settings", DEBUG="false", RATINGS_BOOTSTRAP_ROUNDS="200", LOG_LEVEL="WARNING",
-               ARENA_INPROCESS_TASKS="true", SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
+               ARENA_INPROCESS_TASKS="true", ARENA_RATE_LIMITS="off", SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
                ARENA_IP_SALT=os.environ.get("ARENA_IP_SALT") or secrets.token_urlsafe(32))
     _prepare(env, a.models)
     port = _free_port()
@@ -135,7 +135,7 @@ def main() -> None:
         cmd = [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
     else:
         cmd = [str(ROOT / ".venv/bin/uvicorn"), "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(a.workers), "--no-access-log", "--log-level", "warning"]
+               "--workers", str(a.workers), "--no-access-log", "--log-level", "warning", "--no-proxy-headers"]
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"

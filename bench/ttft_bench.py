@@ -215,6 +215,7 @@ class Stack:
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "ARENA_INPROCESS_TASKS": "false",
+            "ARENA_RATE_LIMITS": "off",  # 20 battles at once from one client: a load test
             "CHANNELS_PREFIX": f"arena-{self.tag}",
             "MEDIA_ROOT": str(self.tmp / "media"),
             "DEBUG": "True" if args.debug else "False",
@@ -331,7 +332,8 @@ class Stack:
             cmd = [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.web_port), "config.asgi:application"]
         else:  # as make run starts it with services
             cmd = [str(VENV_BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1", "--port", str(self.web_port),
-                   "--workers", str(a.web_workers), "--no-access-log", "--ws-per-message-deflate", "false"]
+                   "--workers", str(a.web_workers), "--no-access-log", "--ws-per-message-deflate", "false",
+                   "--no-proxy-headers"]
         web = self.spawn("web", cmd)
         self.wait_log("celery", r"ready\.", worker, 90)
         log(f"Celery worker ready (-Q default,api --pool={a.pool} -c {a.concurrency})")

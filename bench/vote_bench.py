@@ -51,7 +51,7 @@ def free_port() -> int:
 
 
 PREPARE = r"""
-import json, sys, django
+import datetime, json, sys, django
 django.setup()
 from django.core.management import call_command
 from django.contrib.sessions.backends.db import SessionStore
@@ -67,6 +67,7 @@ import random
 rng = random.Random(0)
 out = []
 now = timezone.now()
+ready = now - datetime.timedelta(hours=1)  # read long ago: no vote is "too fast" to count
 with transaction.atomic():
     prompt = Prompt.objects.create(text="Explain how tides work.", modality="text", category="other", language="en")
     for v in range(voters_n):
@@ -75,14 +76,14 @@ with transaction.atomic():
         s[SESSION_KEY] = voter.pk
         s.create()
         battles = Battle.objects.bulk_create([
-            Battle(mode="pairwise", k=2, modality="text", voter=voter, prompt=prompt, status=Battle.READY, ready_at=now)
+            Battle(mode="pairwise", k=2, modality="text", voter=voter, prompt=prompt, status=Battle.READY, ready_at=ready)
             for _ in range(per_voter)])
         turns = Turn.objects.bulk_create([Turn(battle=b, index=0, prompt=prompt) for b in battles])
         slots = Slot.objects.bulk_create([Slot(battle=b, position=i, competitor=c)
                                           for b in battles for i, c in enumerate(rng.sample(models, 2))])
         Generation.objects.bulk_create([
             Generation(slot=s_, turn=turns[j // 2], status=Generation.DONE, text="An answer about tides.",
-                       started_at=now, first_token_at=now, finished_at=now)
+                       started_at=ready, first_token_at=ready, finished_at=ready)
             for j, s_ in enumerate(slots)])
         out.append({"session": s.session_key, "battles": [b.public_id for b in battles]})
 json.dump(out, open(sys.argv[3], "w"))

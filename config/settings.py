@@ -155,6 +155,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    # Optional voter accounts (email; social providers by ARENA_SOCIAL_PROVIDERS).
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
     "arena",
     "ratings",
     "models_adapter",
@@ -170,6 +174,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -307,9 +312,76 @@ ARENA_FEEDBACK_MAX_CHARS = envint("ARENA_FEEDBACK_MAX_CHARS", "2000")
 ARENA_PARALLEL_VOTES = envbool("ARENA_PARALLEL_VOTES", "True")
 # Audio/video battles: each clip must have played this long before the vote (as Music Arena).
 ARENA_MIN_LISTEN_MS = envint("ARENA_MIN_LISTEN_MS", "3000")
-# Behind a reverse proxy you trust, take the client address from X-Forwarded-For.
+# Behind a reverse proxy you trust, take the client address from X-Forwarded-For: only when
+# the connection comes from one of ARENA_TRUSTED_PROXIES (addresses or networks), and then the
+# right-most address in the header that is not itself a trusted proxy. Otherwise (and always
+# when ARENA_TRUST_X_FORWARDED_FOR is off) the socket address: uvicorn is started with
+# --no-proxy-headers so that it never rewrites it itself (arena.services.voters).
 ARENA_TRUST_X_FORWARDED_FOR = envbool("ARENA_TRUST_X_FORWARDED_FOR", "False")
+ARENA_TRUSTED_PROXIES = envlist("ARENA_TRUSTED_PROXIES", "127.0.0.1,::1")
 ARENA_CRITERIA = envlist("ARENA_CRITERIA", "helpfulness,accuracy,style")
+# Matchmaking of blind battles (ratings.engine.matchmaking; arena.services.matchmaking): the policy
+# (active | ksort-ucb | uniform) and its guard rails. FLOOR: share of battles drawn uniformly, so
+# every available model gets at least FLOOR x its uniform share; CAP: no model above CAP x its
+# uniform share; BOOST: chance a new model is put in a battle until placed; REBUILD_S: how often a
+# process rebuilds its state from all counted votes (exclusions, undo); votes are absorbed as they
+# land in between.
+ARENA_MATCHMAKING = env.str("ARENA_MATCHMAKING", default="active").strip()
+ARENA_MATCHMAKING_FLOOR = envfloat("ARENA_MATCHMAKING_FLOOR", "0.25")
+ARENA_MATCHMAKING_CAP = envfloat("ARENA_MATCHMAKING_CAP", "3")
+ARENA_MATCHMAKING_BOOST = envfloat("ARENA_MATCHMAKING_BOOST", "0.5")
+ARENA_MATCHMAKING_REBUILD_S = envint("ARENA_MATCHMAKING_REBUILD_S", "600")
+if ARENA_MATCHMAKING not in ("active", "ksort-ucb", "uniform"):
+    raise ImproperlyConfigured(f"ARENA_MATCHMAKING={ARENA_MATCHMAKING!r}: choose active, ksort-ucb or uniform")
+if not (0 <= ARENA_MATCHMAKING_FLOOR <= 1 and ARENA_MATCHMAKING_CAP >= 1 and 0 <= ARENA_MATCHMAKING_BOOST <= 1):
+    raise ImproperlyConfigured("ARENA_MATCHMAKING_FLOOR and _BOOST must be between 0 and 1, ARENA_MATCHMAKING_CAP at least 1")
+
+# Anti-automation (arena.services.ratelimits, arena.services.pow, arena.services.integrity).
+# Rate limits per voter session, account and network on battles, turns and votes: "" keeps the
+# defaults, "off" turns every limit and the proof-of-work challenge off (benchmarks, load tests),
+# else space-separated ACTION.SCOPE=LIMITS overrides, e.g. "battle.session=10/minute;100/day
+# vote.network=off" (syntax in the README). Counters live in Redis (REDIS_URL), else in memory.
+ARENA_RATE_LIMITS = env.str("ARENA_RATE_LIMITS", default="")
+ARENA_RATE_LIMIT_STORAGE = env.str("ARENA_RATE_LIMIT_STORAGE", default=REDIS_URL or "memory://")
+# Anonymous voters (by session or network) past this many votes solve a proof-of-work challenge
+# in the browser for each further vote ("off" never asks); difficulty in leading zero bits of
+# SHA-256 (each bit doubles the work: 16 is ~65,000 hashes, about a second in a browser).
+ARENA_POW_AFTER = env.str("ARENA_POW_AFTER", default="10/day")
+ARENA_POW_DIFFICULTY = envint("ARENA_POW_DIFFICULTY", "16")
+ARENA_POW_TTL_S = envint("ARENA_POW_TTL_S", "600")
+# Minimum dwell: a vote cast sooner than ARENA_MIN_DWELL_MS plus the outputs' length at
+# ARENA_READ_CHARS_PER_S after they began to appear is kept with counted=false ("too_fast").
+ARENA_MIN_DWELL_MS = envint("ARENA_MIN_DWELL_MS", "1500")
+ARENA_READ_CHARS_PER_S = envfloat("ARENA_READ_CHARS_PER_S", "150")
+# Votes count only from signed-in voters (anonymous ones are kept, counted=false "login_required").
+ARENA_COUNT_REQUIRES_LOGIN = envbool("ARENA_COUNT_REQUIRES_LOGIN", "False")
+
+# Voter accounts (django-allauth): sign-in by email; social providers by name, e.g.
+# ARENA_SOCIAL_PROVIDERS=github,google with ARENA_SOCIAL_GITHUB_CLIENT_ID / _SECRET.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
+ACCOUNT_UNIQUE_EMAIL = True
+LOGIN_REDIRECT_URL = "/"
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+SOCIALACCOUNT_PROVIDERS: dict[str, dict] = {}
+for _provider in [p.lower() for p in envlist("ARENA_SOCIAL_PROVIDERS", "")]:
+    INSTALLED_APPS.append(f"allauth.socialaccount.providers.{_provider}")
+    _prefix = f"ARENA_SOCIAL_{_provider.upper()}_"
+    SOCIALACCOUNT_PROVIDERS[_provider] = {"APPS": [{
+        "client_id": env.str(_prefix + "CLIENT_ID", default=""), "secret": env.str(_prefix + "SECRET", default=""), "key": "",
+    }]}
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = envint("EMAIL_PORT", "25")
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "False")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="arena@localhost")
 
 # Leaderboards.
 RATINGS_BOOTSTRAP_ROUNDS = envint("RATINGS_BOOTSTRAP_ROUNDS", "1000")

@@ -100,7 +100,7 @@ def recompute_history(limit: int = HISTORY) -> list[dict[str, Any]]:
 
 @staff_member_required
 def staff_dashboard(request: HttpRequest) -> HttpResponse:
-    from ratings.pages import exposure
+    from ratings.exposure import exposure_live
 
     modality = request.GET.get("modality", "text")
     if modality not in dict(MODALITY_CHOICES):
@@ -112,7 +112,7 @@ def staff_dashboard(request: HttpRequest) -> HttpResponse:
         "per_day": per_day,
         "per_day_totals": {"counted": sum(d["counted"] for d in per_day), "excluded": sum(d["excluded"] for d in per_day)},
         "days": DAYS,
-        "exposure": exposure(modality),
+        "exposure": exposure_live(modality),
         "exclusions": exclusions(),
         "excluded_total": Vote.objects.filter(counted=False).count(),
         "history": recompute_history(),

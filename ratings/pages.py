@@ -4,19 +4,17 @@ WebSocket /ws/leaderboard/<modality>/ (static/ratings/leaderboard.js). The staff
 in ratings/dashboard.py."""
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from arena.models import MODALITY_CHOICES, Battle, Competitor, Slot
+from arena.models import MODALITY_CHOICES
 from ratings.dashboard import staff_dashboard  # noqa: F401  (ratings/urls.py routes pages.staff_dashboard)
+from ratings.exposure import exposure
 from ratings.selectors import categories_available, leaderboard_latest, methods_available, snapshot_json
 from ratings.services import METHODS
 from ratings.votesource import UnknownCategory, category_filter
@@ -28,7 +26,6 @@ METHOD_HELP = {
     "bayes": "K-Sort Arena's Bayesian score: the conservative rating μ − 3σ; the interval is μ ± 3σ.",
     "style": "Bradley-Terry with style covariates (length, headers, lists, bold) held fixed.",
 }
-EXPOSURE_DAYS = 7
 
 
 def category_label(category: str) -> str:
@@ -110,50 +107,7 @@ def table_parts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return parts
 
 
-# ---- exposure --------------------------------------------------------------------------------------
-
-def exposure(modality: str, *, days: int = EXPOSURE_DAYS) -> dict[str, Any]:
-    """Per competitor: the configured sampling share (weight among active, healthy competitors) and
-    the observed exposure (blind battles it appeared in, and its share of all appearances), over
-    all time and the last `days` days. Aggregated in SQL."""
-    since = timezone.now() - dt.timedelta(days=days)
-    comps = list(Competitor.objects.filter(modality=modality).order_by("name")
-                 .values("slug", "name", "organization", "active", "healthy", "sampling_weight"))
-    eligible = [c for c in comps if c["active"] and c["healthy"] and c["sampling_weight"] > 0]
-    total_weight = sum(c["sampling_weight"] for c in eligible)
-    blind = Q(battle__modality=modality, battle__anonymous=True)
-    recent = Q(battle__created__gte=since)
-    seen = {
-        r["competitor__slug"]: r
-        for r in Slot.objects.filter(blind).values("competitor__slug")
-        .annotate(all=Count("battle_id", distinct=True), recent=Count("battle_id", distinct=True, filter=recent))
-        .order_by()
-    }
-    battles = Battle.objects.filter(modality=modality, anonymous=True).aggregate(
-        all=Count("id"), recent=Count("id", filter=Q(created__gte=since)))
-    slots_all = sum(r["all"] for r in seen.values())
-    slots_recent = sum(r["recent"] for r in seen.values())
-    window = f"last_{days}_days"
-    models = []
-    for c in comps:
-        s = seen.get(c["slug"], {"all": 0, "recent": 0})
-        is_eligible = c in eligible
-        models.append({
-            "model": c["slug"], "name": c["name"], "organization": c["organization"],
-            "active": c["active"], "healthy": c["healthy"], "sampling_weight": c["sampling_weight"],
-            "weight_share": (c["sampling_weight"] / total_weight) if is_eligible and total_weight else 0.0,
-            "all_time": {"battles": s["all"], "share": s["all"] / slots_all if slots_all else 0.0},
-            window: {"battles": s["recent"], "share": s["recent"] / slots_recent if slots_recent else 0.0},
-        })
-    return {
-        "modality": modality,
-        "window_days": days,
-        "generated": timezone.now().isoformat(),
-        "scope": "blind battles; share = the model's appearances / all model appearances in those battles",
-        "battles": {"all_time": battles["all"], window: battles["recent"]},
-        "models": models,
-    }
-
+# ---- exposure (ratings.exposure: day-old, rounded figures only) ------------------------------------
 
 @require_GET
 def api_exposure(request: HttpRequest) -> JsonResponse:

@@ -34,6 +34,9 @@ workers=1
 [[ -n "${REDIS_URL:-}" ]] && workers=${WEB_WORKERS:-2}
 # No per-message deflate: battle frames are small JSON, and compressing each one cost more CPU
 # (both ends) than it saved (bench/ttft_bench.py).
+# --no-proxy-headers: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1; the client
+# address is the socket's unless ARENA_TRUST_X_FORWARDED_FOR and ARENA_TRUSTED_PROXIES say so
+# (arena.services.voters.client_address).
 $PY/uvicorn config.asgi:application --host "$HOST" --port "$PORT" --workers "$workers" --no-access-log \
-  --ws-per-message-deflate false & pids+=($!)
+  --ws-per-message-deflate false --no-proxy-headers & pids+=($!)
 wait -n "${pids[@]}"

@@ -35,6 +35,26 @@ def _quick_ratings_and_clean_cache(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_matchmaking_state():
+    """The matchmaking state a process keeps per modality is built from the database: each test
+    has a database of its own, so each starts without it."""
+    from arena.services import matchmaking
+
+    matchmaking.reset()
+    yield
+    matchmaking.reset()
+
+
+@pytest.fixture(autouse=True)
+def _anti_automation_off(settings):
+    """Most tests play many battles at machine speed: rate limits, the proof-of-work challenge
+    and the minimum dwell are off here, as for benchmarks. tests/arena/test_ratelimits.py,
+    test_pow.py and test_dwell.py turn them on."""
+    settings.ARENA_RATE_LIMITS = "off"
+    settings.ARENA_MIN_DWELL_MS = 0
+
+
+@pytest.fixture(autouse=True)
 def _fresh_channel_layer():
     """Each async test has its own event loop; a Redis channel layer must not outlive its loop."""
     from channels.layers import channel_layers

@@ -8,8 +8,8 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from arena.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
-from arena.matchmaking import weighted_sample
 from arena.models import MODALITY_CHOICES, PREGENERATED, Battle, Competitor, Generation, Prompt, Slot, Turn, Voter
+from arena.services import matchmaking
 from arena.services.generation import enqueue_turn
 from arena.services.prompts import prompt_for_battle
 
@@ -37,13 +37,16 @@ def _can_answer(qs, prompt: Prompt):
 
 
 def _pick_blind(modality: str, k: int, prompt: Prompt) -> list[Competitor]:
-    pool = list(_can_answer(Competitor.objects.filter(modality=modality, active=True, healthy=True), prompt).order_by("pk"))
+    """The configured matchmaking policy draws among the active, healthy models that can answer
+    (a sampling weight of 0 keeps a model out of blind battles)."""
+    pool = list(_can_answer(Competitor.objects.filter(modality=modality, active=True, healthy=True, sampling_weight__gt=0),
+                            prompt).order_by("pk"))
     if len(pool) < k:
         raise Unavailable(
             f"Only {len(pool)} {modality} models can answer this prompt right now; this battle needs {k}."
             + (" Try a random prompt." if prompt.source == Prompt.SOURCE_USER else "")
         )
-    chosen = weighted_sample(pool, [c.sampling_weight for c in pool], k, _rng)
+    chosen = matchmaking.draw(modality=modality, pool=pool, k=k)
     _rng.shuffle(chosen)  # the letter a model gets says nothing about how it was drawn
     return chosen
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from arena.errors import BadRequest, Conflict, Forbidden, Unprocessable
 from arena.models import LETTERS, Battle, Vote, Voter
-from arena.services.integrity import identity_leak
+from arena.services.integrity import identity_leak, too_fast
 from arena.signals import vote_committed
 
 PAIRWISE_OUTCOMES = {"a": [1, 2], "b": [2, 1], "tie": [1, 1], "both_bad": [1, 1]}
@@ -143,8 +143,14 @@ def vote_cast(
             counted, reason, detail = False, Vote.EXCL_NAMED, "named side-by-side battle"
         else:
             leak = identity_leak(locked)
+            fast = None if leak else too_fast(locked, now=timezone.now())
             if leak:
                 counted, reason, detail = False, Vote.EXCL_IDENTITY_LEAK, leak
+            elif fast:
+                # Kept, not counted: faster than anyone can read the outputs.
+                counted, reason, detail = False, Vote.EXCL_TOO_FAST, fast
+            elif settings.ARENA_COUNT_REQUIRES_LOGIN and voter.user_id is None:
+                counted, reason, detail = False, Vote.EXCL_LOGIN_REQUIRED, "only votes of signed-in voters count"
         # The slots with their competitors: the vote's model columns now, the reveal afterwards
         # (arena.selectors.reveal), one query for both.
         slot_rows = list(locked.slots.select_related("competitor").order_by("position"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -44,12 +45,38 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--anchor", default=None, metavar="MODEL=RATING", help="shift ratings so MODEL has RATING")
     f.add_argument("--out", default=None, metavar="FILE.json", help="write JSON here instead of a table")
     f.add_argument("--matrices", action="store_true", help="include win-share and battle-count matrices in JSON")
+    _simulate_parser(sub)
     return p
+
+
+def _simulate_parser(sub) -> None:
+    s = sub.add_parser("simulate", help="simulate an arena to compare matchmaking policies",
+                       description="Votes a policy needs in a simulated arena (the simulator owns truth, noise and "
+                                   "seeds). Experiments: ksort (K-Sort Arena's: 50 models, K=4, exact order), bt "
+                                   "(40 models, Bradley-Terry votes, Kendall tau), placement (a new model in a "
+                                   "converged arena).")
+    s.add_argument("--experiment", choices=["ksort", "bt", "placement"], default="ksort")
+    s.add_argument("--policy", action="append", default=None, metavar="NAME",
+                   help="uniform, ksort-ucb or active (repeatable; default: all three)")
+    s.add_argument("--seeds", type=int, default=5, help="runs per policy, seeds first-seed .. first-seed+N-1")
+    s.add_argument("--first-seed", type=int, default=0)
+    s.add_argument("--models", type=int, default=None, help="number of models (default: 50; bt: 40)")
+    s.add_argument("--k", type=int, default=None, help="models per battle (default 4; bt: 2)")
+    s.add_argument("--noise", type=float, default=None, help="ksort/placement: share of votes with two places "
+                                                            "swapped (default 0)")
+    s.add_argument("--spread", type=float, default=None, help="bt: sd of the true strengths, logit scale (0.6)")
+    s.add_argument("--tau", type=float, default=None, help="bt: Kendall tau to reach (0.9)")
+    s.add_argument("--stay", type=int, default=None, help="votes the target must hold (ksort 50, bt 200, "
+                                                          "placement 50)")
+    s.add_argument("--max-votes", type=int, default=None, help="give up after this many votes")
+    s.add_argument("--out", default=None, metavar="FILE.json", help="also write every run as JSON")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "simulate":
+            return _simulate(args)
         return _fit(args)
     except RatingDataError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -126,6 +153,59 @@ def _run(args: argparse.Namespace, method: str, ci: str, rounds: int, anchor: tu
     if args.ci not in (None, "none"):
         print("note: --method bayes reports its posterior (mu -/+ 3 sigma); --ci is ignored", file=sys.stderr)
     return fit_bayes(votes, progress=True)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from statistics import median
+
+    from ratings.engine.matchmaking import POLICIES
+    from ratings.engine.simulate import DEFAULTS, run
+
+    exp = args.experiment
+    params = dict(DEFAULTS[exp])
+    for key in ("models", "k", "noise", "spread", "tau", "stay", "max_votes"):
+        value = getattr(args, key)
+        if value is None:
+            continue
+        if key not in params:
+            raise RatingDataError(f"--{key.replace('_', '-')} does not apply to the {exp} experiment")
+        params[key] = value
+    policies = args.policy or ["active", "ksort-ucb", "uniform"]
+    for name in policies:
+        if name not in POLICIES:
+            raise RatingDataError(f"--policy {name!r}: choose one of {', '.join(POLICIES)}")
+    if args.seeds < 1:
+        raise RatingDataError("--seeds must be at least 1")
+    if params["models"] < 3:
+        raise RatingDataError("--models must be at least 3")
+    if not 2 <= params["k"] <= params["models"]:
+        raise RatingDataError(f"--k must be between 2 and the number of models ({params['models']})")
+    if not 0.0 <= params.get("noise", 0.0) <= 1.0:
+        raise RatingDataError("--noise is a share of votes, between 0 and 1")
+    if params.get("spread", 1.0) <= 0:
+        raise RatingDataError("--spread must be positive")
+    if not 0.0 < params.get("tau", 0.5) <= 1.0:
+        raise RatingDataError("--tau must be in (0, 1]")
+    if params["stay"] < 1 or params["max_votes"] < 1:
+        raise RatingDataError("--stay and --max-votes must be at least 1")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    runs = []
+    print(f"{exp}: " + ", ".join(f"{k}={v}" for k, v in params.items()))
+    print(f"{'policy':<10} {'median votes':>12} {'ms/vote':>8}  votes per seed ({seeds.start}..{seeds.stop - 1})")
+    for name in policies:
+        results = [run(exp, name, seed, **params) for seed in seeds]
+        runs += [r.to_dict() for r in results]
+        # a run that never got there counts as more than max_votes: the median stays honest
+        med = median(r.votes if r.votes is not None else math.inf for r in results)
+        ms = median(r.ms_per_vote for r in results)
+        shown = f">{params['max_votes']}" if med == math.inf else f"{med:g}"
+        each = " ".join("-" if r.votes is None else str(r.votes) for r in results)
+        print(f"{name:<10} {shown:>12} {ms:>8.3f}  {each}", flush=True)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            json.dump({"experiment": exp, "params": params, "runs": runs}, fh, indent=1)
+            fh.write("\n")
+    return 0
 
 
 def _stages():

@@ -38,7 +38,7 @@
     });
     let data = {};
     try { data = await res.json(); } catch (e) { /* empty */ }
-    if (!res.ok) throw new Error(data.error || `The server answered ${res.status}.`);
+    if (!res.ok) throw Object.assign(new Error(data.error || `The server answered ${res.status}.`), { status: res.status, data });
     return data;
   }
 
@@ -312,7 +312,9 @@
     }
     document.querySelectorAll(".vote-btn, .place").forEach((b) => (b.disabled = true));
     try {
-      const res = await api("POST", `/api/battles/${battle.battle}/vote/`, body);
+      const send = (b) => api("POST", `/api/battles/${battle.battle}/vote/`, b);
+      // static/arena/pow.js: past the threshold the server asks for a solved challenge first.
+      const res = await (window.ArenaPow ? ArenaPow.send(send, body, (t) => ($("#status").textContent = t)) : send(body));
       reveal(res);
     } catch (e) { showError(e.message); setStatus(); }
   }

@@ -177,11 +177,12 @@
       if (!m.active) name.append(" ", el("span", { class: "badge", text: "inactive" }));
       else if (!m.healthy) name.append(" ", el("span", { class: "badge flag", text: "unhealthy" }));
       return el("tr", { "data-testid": `exposure-row-${m.model}` }, name,
+        el("td", { class: "num", "data-testid": "exposure-probability", text: share(m.sampling_probability) }),
         el("td", { class: "num", "data-testid": "exposure-weight", text: share(m.weight_share) }),
         el("td", { class: "num", "data-testid": "exposure-all", text: `${m.all_time.battles}` }),
         el("td", { class: "num", text: share(m.all_time.share) }),
         el("td", { class: "num", "data-testid": "exposure-recent", text: `${m[win].battles}` }),
-        el("td", { class: "num", text: share(m[win].share) }));
+        el("td", { class: "num", "data-testid": "exposure-recent-share", text: share(m[win].share) }));
     }));
   }
   exposure.addEventListener("toggle", () => { if (exposure.open) renderExposure(); });

@@ -170,7 +170,8 @@ class ArenaStack:
         # As `make run` starts it with services: uvicorn, two worker processes sharing the Redis layer.
         self.web = self._spawn("uvicorn", _exe("uvicorn") + ["config.asgi:application", "--host", "127.0.0.1",
                                                           "--port", str(self.port), "--workers", "2",
-                                                          "--ws-per-message-deflate", "false"])
+                                                          "--ws-per-message-deflate", "false",
+                                                          "--no-proxy-headers"])
         return self.web
 
     def wait_web(self, timeout: float = 30) -> Proc:
@@ -292,6 +293,10 @@ def arena_stack_factory(transactional_db, tmp_path, request) -> Iterator[Callabl
             DJANGO_SETTINGS_MODULE="config.settings",
             PYTHONUNBUFFERED="1",
             DB_CONN_MAX_AGE="0",  # no idle connection left behind when the test database is flushed
+            # Browser tests play battles at machine speed: no rate limits, challenges or minimum
+            # dwell unless a test asks for them (tests/e2e/test_anti_automation.py).
+            ARENA_RATE_LIMITS="off",
+            ARENA_MIN_DWELL_MS="0",
         )
         child_env.update(env or {})
         if not child_env["REDIS_URL"]:

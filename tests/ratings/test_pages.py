@@ -2,13 +2,11 @@
 snapshots (never a fit per request)."""
 from __future__ import annotations
 
-import datetime as dt
 import html
 import json
 import re
 
 import pytest
-from django.utils import timezone
 
 from arena.models import Battle, Competitor, Prompt, Slot, Vote, Voter
 from ratings.models import LeaderboardSnapshot
@@ -239,44 +237,6 @@ def test_votes_cast_through_the_arena_reach_the_page(demo, voter_client, django_
     body = page(client).content.decode()
     assert cell(body, "lb-votes") == "3"
     assert ROW_RE.findall(body) == [r["model"] for r in snap.rows]
-
-
-# ---- exposure ----------------------------------------------------------------------------------
-
-def test_exposure_matches_the_battles_and_the_configured_weights(demo, client):
-    Competitor.objects.filter(slug="aurora-7b").update(sampling_weight=2.0)
-    Competitor.objects.filter(slug="mumble-0").update(active=False)
-    Competitor.objects.filter(slug="pebble-1b").update(healthy=False)
-    old = [make_battle(["aurora-7b", "lumen-13b"], outcome="a") for _ in range(3)]
-    Battle.objects.filter(pk__in=[b.pk for b in old]).update(created=timezone.now() - dt.timedelta(days=10))
-    make_battle(["aurora-7b", "quill-3"], outcome="b")
-    make_battle(["lumen-13b", "quill-3"], vote=False)  # shown, not voted: still exposure
-    make_battle(["aurora-7b", "lumen-13b", "quill-3"], ranking=[1, 2, 3])
-    make_battle(["aurora-7b", "mumble-0"], outcome="a", anonymous=False)  # named: chosen, not sampled
-    make_battle(["prism-xl", "canvas-2"], outcome="a", modality="image")
-
-    res = client.get("/api/exposure/", {"modality": "text"})
-    assert res.status_code == 200
-    body = res.json()
-    assert body["battles"] == {"all_time": 6, "last_7_days": 3}
-    m = {r["model"]: r for r in body["models"]}
-    assert set(m) == {"aurora-7b", "lumen-13b", "quill-3", "pebble-1b", "mumble-0"}
-    # weights 2 : 1 : 1 among the active, healthy models
-    assert m["aurora-7b"]["weight_share"] == pytest.approx(0.5)
-    assert m["lumen-13b"]["weight_share"] == m["quill-3"]["weight_share"] == pytest.approx(0.25)
-    assert m["pebble-1b"]["weight_share"] == m["mumble-0"]["weight_share"] == 0
-    assert {k: v["all_time"]["battles"] for k, v in m.items()} == {"aurora-7b": 5, "lumen-13b": 5, "quill-3": 3, "pebble-1b": 0, "mumble-0": 0}
-    assert {k: v["last_7_days"]["battles"] for k, v in m.items()} == {"aurora-7b": 2, "lumen-13b": 2, "quill-3": 3, "pebble-1b": 0, "mumble-0": 0}
-    assert m["aurora-7b"]["all_time"]["share"] == pytest.approx(5 / 13)
-    assert m["quill-3"]["last_7_days"]["share"] == pytest.approx(3 / 7)
-    assert sum(v["weight_share"] for v in m.values()) == pytest.approx(1)
-
-    assert client.get("/api/exposure/", {"modality": "smell"}).status_code == 400
-    # the leaderboard page links it as a small table
-    lb = page(client).content.decode()
-    assert "How models are sampled" in lb and "/api/exposure/?modality=text" in lb
-    row = re.search(r'data-testid="exposure-row-aurora-7b".*?</tr>', lb, re.S).group(0)
-    assert cell(row, "exposure-weight") == "50%" and cell(row, "exposure-all") == "5" and cell(row, "exposure-recent") == "2"
 
 
 def stored_snapshot(method: str, rows: list[dict], **extra) -> LeaderboardSnapshot:
