@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from arena.models import Battle, Competitor, ExclusionDecision, Generation, Prompt, PromptSet, Slot, Turn, Vote, Voter
+from arena.models import Battle, Competitor, ExclusionDecision, Generation, Prompt, PromptSet, Slot, Turn, Vote, Voter, VoterFlag
 from arena.services.exclusions import votes_count_again, votes_exclude
 
 
@@ -126,6 +126,24 @@ class ExclusionDecisionAdmin(admin.ModelAdmin):
     list_filter = ("by_kind", "counted", "reason")
     search_fields = ("by", "reason", "vote__voter__public_id")
     date_hierarchy = "created"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(VoterFlag)
+class VoterFlagAdmin(admin.ModelAdmin):
+    """Read-only: decisions go through the review queue (/staff/integrity/), which logs them."""
+
+    list_display = ("voter", "status", "detector", "score", "updated", "reviewed_by")
+    list_filter = ("status", "detector")
+    search_fields = ("voter__public_id",)
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -114,6 +114,9 @@ class Voter(models.Model):
     last_seen = models.DateTimeField(auto_now=True)
     battles_count = models.PositiveIntegerField(default=0)
     votes_count = models.PositiveIntegerField(default=0)
+    # Set while the integrity audit has this voter excluded (``fraud:<detector>``): their new votes
+    # are stored with counted=False and this reason, and nothing they can see changes (shadow).
+    shadow_reason = models.CharField(max_length=32, blank=True, default="")
 
     def __str__(self) -> str:
         return self.public_id
@@ -289,3 +292,26 @@ class ExclusionDecision(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("The exclusion decision log is append-only: decisions are never deleted.")
+
+
+class VoterFlag(models.Model):
+    """A voter the integrity audit flagged: the evidence for the staff review queue and the
+    decision state. EXCLUDED: their votes are kept with counted=False (shadow exclusion); CLEARED:
+    staff counted them again and the audit leaves them be (the decision log says who and when)."""
+
+    EXCLUDED, CLEARED = "excluded", "cleared"
+    voter = models.OneToOneField(Voter, on_delete=models.PROTECT, related_name="flag")
+    status = models.CharField(max_length=8, choices=[(EXCLUDED, "excluded"), (CLEARED, "counted again")], db_index=True)
+    detector = models.CharField(max_length=32, help_text="The detector with the strongest evidence.")
+    score = models.FloatField(default=0.0, help_text="-log10 of the smallest adjusted p-value.")
+    evidence = models.JSONField(default=dict, help_text="reasons, test statistics, network cluster, modality")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+    reviewed_by = models.CharField(max_length=150, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-score"]
+
+    def __str__(self) -> str:
+        return f"{self.voter.public_id}: {self.status} ({self.detector})"

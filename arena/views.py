@@ -23,6 +23,7 @@ from arena.services import pow as proof_of_work
 from arena.services import ratelimits
 from arena.selectors import battle_public_state, reveal
 from arena.services.battles import battle_continue, battle_create, battle_for_voter
+from arena.services.exclusions import vote_as_seen_by_voter
 from arena.services.prompts import random_prompt
 from arena.services.voters import voter_for_request
 from arena.services.pow import ChallengeRequired
@@ -167,12 +168,13 @@ def _vote(request: HttpRequest, public_id: str):
     vote, created = vote_cast(battle=battle, voter=voter, data=data, network_hash=identity.network)  # type: ignore[arg-type]
     if created:
         ratelimits.count_pow_threshold(identity)
+    counted, because = vote_as_seen_by_voter(vote)  # a fraud exclusion is not shown (shadow)
     body = {
         "battle": battle.public_id,
         "ranking": vote.ranking,
         "outcome": vote.outcome,
-        "counted": vote.counted,
-        "excluded_because": vote.exclusion_detail if not vote.counted else "",
+        "counted": counted,
+        "excluded_because": because,
         "models": reveal(battle),
     }
     return JsonResponse(body, status=201 if created else 200)

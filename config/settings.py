@@ -290,6 +290,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-stale-battles": {"task": "arena.tasks.expire_stale_battles", "schedule": 30.0},
     "probe-unhealthy-competitors": {"task": "arena.tasks.probe_unhealthy_competitors", "schedule": 120.0},
     "recompute-all-leaderboards": {"task": "ratings.tasks.recompute_all", "schedule": envfloat("RATINGS_BEAT_S", "600")},
+    "integrity-audit-all": {"task": "ratings.tasks.audit_all", "schedule": envfloat("ARENA_AUDIT_BEAT_S", "3600")},
 }
 # Embedded runs tasks in a thread of the web process (arena.services.generation); never eager
 # inside a request, which would block the page until every output is done.
@@ -320,6 +321,11 @@ ARENA_MIN_LISTEN_MS = envint("ARENA_MIN_LISTEN_MS", "3000")
 ARENA_TRUST_X_FORWARDED_FOR = envbool("ARENA_TRUST_X_FORWARDED_FOR", "False")
 ARENA_TRUSTED_PROXIES = envlist("ARENA_TRUSTED_PROXIES", "127.0.0.1,::1")
 ARENA_CRITERIA = envlist("ARENA_CRITERIA", "helpfulness,accuracy,style")
+# Fraud detection (ratings.integrity): a voter's votes are audited after every N of them, and every
+# modality every ARENA_AUDIT_BEAT_S by beat, over the last ARENA_AUDIT_DAYS days, at this FDR.
+ARENA_AUDIT_EVERY_N_VOTES = envint("ARENA_AUDIT_EVERY_N_VOTES", "25")
+ARENA_AUDIT_DAYS = envint("ARENA_AUDIT_DAYS", "30")
+ARENA_AUDIT_Q = envfloat("ARENA_AUDIT_Q", "0.01")
 # Matchmaking of blind battles (ratings.engine.matchmaking; arena.services.matchmaking): the policy
 # (active | ksort-ucb | uniform) and its guard rails. FLOOR: share of battles drawn uniformly, so
 # every available model gets at least FLOOR x its uniform share; CAP: no model above CAP x its

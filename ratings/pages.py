@@ -84,6 +84,18 @@ def table_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def fragility_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each adjacent pair from the top: how many votes would swap it, as the page words it."""
+    names = {r["model"]: r.get("name") or r["model"] for r in data["models"]}
+    rank = {r["model"]: r.get("rank") for r in data["models"]}
+    out = []
+    for f in data.get("fragility", []):
+        k = f["votes_to_swap"]
+        out.append({**f, "upper_name": names.get(f["upper"], f["upper"]), "lower_name": names.get(f["lower"], f["lower"]),
+                    "text": f"{k} vote{'s' if k != 1 else ''} ({100 * f['share']:.2f}% of all)"})
+    return out
+
+
 def style_effects(data: dict[str, Any]) -> list[dict[str, Any]]:
     """Style-controlled BT: the fitted effect of each style feature (with its interval if any)."""
     coef = data.get("style_coefficients") or {}
@@ -171,6 +183,7 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         "parts": table_parts(rows),
         "several_parts": any(r.get("part") for r in rows),
         "style_effects": style_effects(data) if data else [],
+        "fragility": fragility_rows(data) if data else [],
         "preliminary_votes": settings.RATINGS_PRELIMINARY_VOTES,
         "config": {
             "modality": modality, "category": category, "method": method,

@@ -1,5 +1,6 @@
-"""Listens to the arena: a committed vote nudges the leaderboards it belongs to and moves the
-live Bayesian rating; recounted votes nudge every leaderboard of their modality."""
+"""Listens to the arena: a committed vote queues the work it causes (the live Bayesian rating,
+the leaderboard nudges, the voter's periodic integrity audit); recounted votes nudge every
+leaderboard of their modality."""
 from __future__ import annotations
 
 import logging
@@ -13,9 +14,9 @@ log = logging.getLogger(__name__)
 
 @receiver(vote_committed)
 def on_vote(sender, vote, **kwargs) -> None:
-    """Queue the work a counted vote causes (the live Bayesian rating, the leaderboard nudges):
-    one task per vote, run once, outside the vote's request (ratings.tasks.absorb_vote)."""
-    if not vote.counted or vote.weight <= 0:
+    """One task per vote, run once, outside the vote's request (ratings.tasks.absorb_vote ->
+    ratings.services.vote_absorb). Named side-by-side votes are never counted nor audited."""
+    if not vote.battle.anonymous:
         return
     from django.conf import settings
 
@@ -28,7 +29,7 @@ def on_vote(sender, vote, **kwargs) -> None:
             background(lambda: absorb_vote.apply(args=[vote.pk]))
         else:
             absorb_vote.apply_async(args=[vote.pk])
-    except Exception:  # the vote is stored; the beat safety net recomputes what a failure missed
+    except Exception:  # the vote is stored; the beat safety nets recompute and audit what this missed
         log.exception("queueing the work after vote %s failed", vote.pk)
 
 

@@ -43,9 +43,16 @@ def snapshot_json(snap: LeaderboardSnapshot, *, plots: bool = False) -> dict[str
         "models": [{**r, "preliminary": (r.get("votes") or 0) < floor} for r in snap.rows],
         "notes": (snap.extra or {}).get("notes", []),
     }
-    for k in ("parts", "style_coefficients", "style_coefficient_intervals"):
+    for k in ("parts", "style_coefficients", "style_coefficient_intervals", "fragility"):
         if k in (snap.extra or {}):
             out[k] = snap.extra[k]
+    tied: dict[str, list[str]] = {}
+    for f in out.get("fragility", []):
+        if f["tied"]:
+            tied.setdefault(f["upper"], []).append(f["lower"])
+            tied.setdefault(f["lower"], []).append(f["upper"])
+    for r in out["models"]:
+        r["tied_with"] = tied.get(r["model"], [])
     if plots:
         out["plots"] = snap.plots
     return out

@@ -108,6 +108,8 @@ def leaderboard_recompute(*, modality: str, category: str = "overall", method: s
         log.info("leaderboard %s/%s/%s not fitted: %s", modality, category, method, e)
         return None
     extra = {k: v for k, v in lb.to_dict().items() if k not in ("models", "method", "ci", "votes", "level")}
+    if method == "bt":
+        extra["fragility"] = _fragility(modality, category, lb)
     try:
         with transaction.atomic():
             snap = LeaderboardSnapshot.objects.create(
@@ -119,6 +121,35 @@ def leaderboard_recompute(*, modality: str, category: str = "overall", method: s
         return LeaderboardSnapshot.objects.filter(**key, vote_hash=fp.hash).order_by("-created").first()
     _announce(snap)
     return snap
+
+
+FRAGILITY_PAIRS = 50  # adjacent pairs from the top whose fragility a snapshot records
+
+
+def _fragility(modality: str, category: str, lb) -> list[dict[str, Any]]:
+    """For each adjacent pair from the top: about the fewest votes whose removal swaps it, and
+    whether that is so few (under 0.5% of the votes) that the page shows the pair as tied.
+    K-wise rankings enter as their pairs."""
+    import numpy as np
+
+    from ratings.engine.cells import PairCells, broken_pairs
+    from ratings.engine.fragility import fragility
+
+    cells, rankings, _ = comparisons_of(modality, category)
+    better, worse = broken_pairs(rankings)
+    if len(better):
+        cells = cells.merged(PairCells.from_indices(cells.models, better, worse, np.zeros(len(better), np.int64), None))
+    rows = sorted(lb.rows(), key=lambda r: -r["rating"])
+    order: list[str] = []
+    for r in rows[: FRAGILITY_PAIRS + 1]:
+        if order and r.get("part") != rows[0].get("part"):
+            break  # ratings of another part of the comparison graph are on their own scale
+        order.append(r["model"])
+    try:
+        return fragility(cells, order)
+    except (np.linalg.LinAlgError, ValueError):
+        log.exception("fragility of %s/%s failed", modality, category)
+        return []
 
 
 def _announce(snap: LeaderboardSnapshot) -> None:
@@ -224,16 +255,20 @@ def bayes_absorb(*, modality: str, vote_id: int, models: list[str], places: list
 # ---- after a vote ------------------------------------------------------------------------------
 
 def vote_absorb(*, vote_id: int) -> None:
-    """What a counted vote causes once committed (ratings.tasks.absorb_vote, queued by
-    ratings.receivers.on_vote, never run in the vote's request): absorb it into the live
+    """What a vote causes once committed (ratings.tasks.absorb_vote, queued by
+    ratings.receivers.on_vote, never run in the vote's request): after every N-th vote of a
+    voter an integrity audit of the modality; for a counted vote, absorb it into the live
     Bayesian rating and nudge its leaderboards. Idempotent: the Bayesian rating absorbs a vote
-    once (BayesAbsorbed), and a second nudge is the same recompute."""
+    once (BayesAbsorbed), and a second nudge is the same recompute or audit."""
     from arena.models import Vote
 
     vote = Vote.objects.select_related("battle").filter(pk=vote_id).first()
-    if vote is None or not vote.counted or vote.weight <= 0:
+    if vote is None:
         return
     battle = vote.battle
+    _audit_if_due(vote)
+    if not vote.counted or vote.weight <= 0:
+        return
     slugs = list(battle.slots.order_by("position").values_list("competitor__slug", flat=True))
     bayes_absorb(modality=battle.modality, vote_id=vote.pk, models=slugs, places=list(vote.ranking), weight=vote.weight)
     for category, method in leaderboards_for(
@@ -241,3 +276,20 @@ def vote_absorb(*, vote_id: int) -> None:
         n_turns=vote.n_turns, mode=vote.mode, criteria=sorted(vote.criteria or {}),
     ):
         leaderboard_nudge(modality=battle.modality, category=category, method=method)
+
+
+def _audit_if_due(vote) -> None:
+    """After every N-th vote of a voter, audit the modality (their votes among everyone's). The
+    vote's own ordinal among the voter's votes, not the running count: the task may run after
+    the voter's next votes."""
+    from arena.models import Vote
+    from ratings.integrity import integrity_nudge
+
+    n = settings.ARENA_AUDIT_EVERY_N_VOTES
+    try:
+        if n > 0 and vote.battle.anonymous:
+            ordinal = Vote.objects.filter(voter_id=vote.voter_id, pk__lte=vote.pk).count()
+            if ordinal % n == 0:
+                integrity_nudge(modality=vote.modality)
+    except Exception:  # the vote is stored; beat audits every modality anyway
+        log.exception("integrity audit nudge after vote %s failed", vote.pk)

@@ -33,3 +33,21 @@ def recompute_all() -> int:
         for category, method in leaderboards_known(modality):
             n += leaderboard_nudge(modality=modality, category=category, method=method)
     return n
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def audit_modality(modality: str) -> int:
+    """Run the fraud detectors over a modality's recent votes and shadow-exclude whom they flag
+    (coalescing the nudges that arrived meanwhile). Idempotent: a flagged voter is excluded once."""
+    from ratings.integrity import integrity_audit_coalesced
+
+    return integrity_audit_coalesced(modality=modality)
+
+
+@shared_task(ignore_result=True)
+def audit_all() -> int:
+    """Beat: audit every modality that has votes."""
+    from arena.models import MODALITY_CHOICES
+    from ratings.integrity import integrity_nudge
+
+    return sum(integrity_nudge(modality=m) for m, _ in MODALITY_CHOICES)

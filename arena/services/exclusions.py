@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from arena.models import ExclusionDecision, Vote
+from arena.models import ExclusionDecision, Vote, Voter, VoterFlag
 from arena.signals import votes_recounted
 
 FRAUD_PREFIX = "fraud:"
@@ -64,8 +64,60 @@ def votes_count_again(
     def eligible(v: Vote) -> bool:
         if v.counted or v.exclusion_reason == Vote.EXCL_NAMED:
             return False
+        if shadowed.get(v.voter_id) and v.exclusion_reason.startswith(FRAUD_PREFIX):
+            return False  # the voter is still flagged: use voter_count_again to lift that first
         return prefixes is None or v.exclusion_reason.startswith(prefixes)
 
     with transaction.atomic():
-        changed = [(v, True, "", detail) for v in _locked(votes) if eligible(v)]
+        locked = _locked(votes)
+        shadowed = dict(Voter.objects.filter(pk__in={v.voter_id for v in locked}).values_list("pk", "shadow_reason"))
+        changed = [(v, True, "", detail) for v in locked if eligible(v)]
         return _apply(changed, by_kind=by_kind, by=by)
+
+
+def voter_shadow_exclude(*, voter_id: int, detector: str, detail: str, score: float, evidence: dict) -> int:
+    """The integrity audit flagged this voter: keep their votes, stop counting them (reason
+    ``fraud:<detector>``, logged), and have their next votes stored the same way; they see no
+    difference. A voter staff counted again stays counted (the new evidence is kept for review).
+    Returns how many votes stopped counting."""
+    reason = f"{FRAUD_PREFIX}{detector}"[:32]
+    with transaction.atomic():
+        # The voter row is the lock a concurrent vote of theirs takes too (vote_cast): a vote either
+        # commits before us (and is excluded below) or sees shadow_reason once we commit.
+        voter = Voter.objects.select_for_update().get(pk=voter_id)
+        flag = VoterFlag.objects.filter(voter=voter).first()
+        if flag is not None and flag.status == VoterFlag.CLEARED:
+            flag.evidence = {**evidence, "after_review": True}
+            flag.score = score
+            flag.save(update_fields=["evidence", "score", "updated"])
+            return 0
+        if flag is None:
+            flag = VoterFlag(voter=voter)
+        flag.status, flag.detector, flag.score, flag.evidence = VoterFlag.EXCLUDED, detector, score, evidence
+        flag.save()
+        if voter.shadow_reason != reason:
+            voter.shadow_reason = reason
+            voter.save(update_fields=["shadow_reason"])
+        return votes_exclude(votes=Vote.objects.filter(voter=voter, counted=True), reason=reason, detail=detail,
+                             by_kind=ExclusionDecision.BY_DETECTOR, by=detector)
+
+
+def voter_count_again(*, voter_id: int, by: str, note: str = "") -> int:
+    """Staff's undo: count the voter's fraud-excluded votes again (logged), count their next votes,
+    and tell the audit to leave them be. Returns how many votes count again."""
+    with transaction.atomic():
+        voter = Voter.objects.select_for_update().get(pk=voter_id)
+        VoterFlag.objects.filter(voter=voter).update(status=VoterFlag.CLEARED, reviewed_by=by[:150], reviewed_at=timezone.now())
+        if voter.shadow_reason:
+            voter.shadow_reason = ""
+            voter.save(update_fields=["shadow_reason"])
+        return votes_count_again(votes=Vote.objects.filter(voter=voter, counted=False), by_kind=ExclusionDecision.BY_STAFF,
+                                 by=by, detail=note or f"counted again by {by} in the review queue", only_reasons=[FRAUD_PREFIX])
+
+
+def vote_as_seen_by_voter(vote: Vote) -> tuple[bool, str]:
+    """(counted, why not) as the voter may see it: a fraud exclusion is a shadow exclusion, so it
+    reads as counted (telling a cheat they were caught teaches them what to avoid)."""
+    if not vote.counted and vote.exclusion_reason.startswith(FRAUD_PREFIX):
+        return True, ""
+    return vote.counted, "" if vote.counted else vote.exclusion_detail

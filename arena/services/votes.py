@@ -139,6 +139,9 @@ def vote_cast(
         if locked.status == Battle.GENERATING:
             raise Conflict("Wait until every answer is complete, then vote.")
         counted, reason, detail = True, "", ""
+        # Locked as the integrity audit locks it, so a vote cast while the audit excludes this
+        # voter is either excluded by it or sees the flag (arena.services.exclusions).
+        shadow = Voter.objects.select_for_update().values_list("shadow_reason", flat=True).get(pk=voter.pk)
         if not locked.anonymous:
             counted, reason, detail = False, Vote.EXCL_NAMED, "named side-by-side battle"
         else:
@@ -151,6 +154,8 @@ def vote_cast(
                 counted, reason, detail = False, Vote.EXCL_TOO_FAST, fast
             elif settings.ARENA_COUNT_REQUIRES_LOGIN and voter.user_id is None:
                 counted, reason, detail = False, Vote.EXCL_LOGIN_REQUIRED, "only votes of signed-in voters count"
+            elif shadow:  # shadow exclusion: kept, not counted, and the voter is not told
+                counted, reason, detail = False, shadow, "voter flagged by the integrity audit"
         # The slots with their competitors: the vote's model columns now, the reveal afterwards
         # (arena.selectors.reveal), one query for both.
         slot_rows = list(locked.slots.select_related("competitor").order_by("position"))

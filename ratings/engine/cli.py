@@ -1,4 +1,5 @@
-"""``python -m ratings fit VOTES [options]``: the researcher's entry point.
+"""``python -m ratings fit VOTES [options]``: the researcher's entry point; ``python -m ratings audit
+VOTES [--exposure FILE.json] [--q 0.01] [--out FILE.json]`` flags anomalous voters (ratings.engine.audit).
 
     python -m ratings fit votes.parquet --method bt --ci bootstrap --rounds 1000 --seed 0 \\
         [--filter language=en] [--style-control] [--criterion NAME] [--anchor MODEL=RATING] \\
@@ -46,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default=None, metavar="FILE.json", help="write JSON here instead of a table")
     f.add_argument("--matrices", action="store_true", help="include win-share and battle-count matrices in JSON")
     _simulate_parser(sub)
+    a = sub.add_parser("audit", help="flag anomalous voters in a vote file with a voter column")
+    a.add_argument("votes", metavar="VOTES", help="vote file as for fit, plus voter (and optional timestamp, "
+                                                  "dwell_ms or shown_at/voted_at, network) columns")
+    a.add_argument("--exposure", default=None, metavar="FILE.json",
+                   help='battles matchmaking served per model, {"model": n}; default: the votes themselves')
+    a.add_argument("--q", type=float, default=0.01, help="false discovery rate across voters and detectors")
+    a.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE", help="as for fit")
+    a.add_argument("--out", default=None, metavar="FILE.json", help="write JSON here instead of a summary")
     return p
 
 
@@ -77,12 +86,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "simulate":
             return _simulate(args)
+        if args.command == "audit":
+            return _audit(args)
         return _fit(args)
     except RatingDataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from ratings.engine.audit import audit
+    from ratings.engine.audit_io import load_exposure, load_vote_log
+
+    if not 0.0 < args.q < 1.0:
+        raise RatingDataError(f"--q {args.q}: the false discovery rate must be between 0 and 1")
+    log = load_vote_log(args.votes, filters=args.filter)
+    exposure = load_exposure(args.exposure) if args.exposure else None
+    result = audit(log, exposure=exposure, q=args.q).to_dict()
+    result.update(file=str(args.votes), filters=list(args.filter))
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            json.dump(result, fh, indent=1, allow_nan=False)
+            fh.write("\n")
+        print(f"wrote {args.out} ({result['voters_flagged']} of {len(result['voters'])} voters flagged)", file=sys.stderr)
+    else:
+        print(f"{result['voters_flagged']} of {len(result['voters'])} voters flagged (FDR {args.q:g}), {result['votes']} votes")
+        for v in result["voters"]:
+            if v["flagged"]:
+                why = "; ".join(f"{r['detector']}: {r['detail']}" for r in v["reasons"])
+                print(f"  {v['voter']}  {v['votes']} votes  score {v['score']:.1f}  {why}")
+        for m in result["models"]:
+            if m["suspicious_votes"] or m["cohort_flagged"]:
+                print(f"  model {m['model']}: {100 * m['suspicious_share']:.1f}% of its votes from flagged voters"
+                      + (f", new voters diverge (z={m['cohort_z']})" if m["cohort_flagged"] else ""))
+    for note in result["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
 
 
 def _anchor(spec: str | None) -> tuple[str, float] | None:

@@ -41,6 +41,10 @@
         title: `Fewer than ${cfg.preliminary} votes: the rating may still move a lot`, text: "preliminary" }));
     }
     for (const f of r.flags || []) model.append(" ", el("span", { class: "badge flag", title: f, text: f }));
+    if ((r.tied_with || []).length) {
+      model.append(" ", el("span", { class: "badge tied", "data-testid": "lb-tied",
+        title: "Removing under 0.5% of the votes would swap it with a neighbour: shown as tied", text: "tied" }));
+    }
     const tr = el("tr", { "data-testid": `lb-row-${r.model}`, "data-model": r.model },
       el("td", { class: "num rank", "data-testid": "lb-rank", text: rankText(r) }),
       model,
@@ -84,6 +88,7 @@
     const notes = q("lb-notes");
     notes.replaceChildren(...(snap.notes || []).map((n) => el("li", { text: n })));
     notes.hidden = !(snap.notes || []).length;
+    renderFragility(snap);
     const coef = snap.style_coefficients || {};
     const ci = snap.style_coefficient_intervals || {};
     const sign = (x) => `${x >= 0 ? "+" : ""}${Number(x).toFixed(3)}`;
@@ -96,6 +101,19 @@
     root.dataset.snapshot = `${snap.snapshot}`;
     const opt = document.querySelector(`#lb-form select[name="method"] option[value="${cfg.method}"]`);
     if (opt && opt.dataset.label) opt.textContent = opt.dataset.label; // it has data now
+  }
+
+  function renderFragility(snap) {
+    const box = q("lb-fragility");
+    const names = Object.fromEntries(snap.models.map((r) => [r.model, r.name || r.model]));
+    const items = (snap.fragility || []).map((f) => {
+      const li = el("li", { "data-testid": `fragility-${f.upper}`,
+        text: `${names[f.upper] || f.upper} above ${names[f.lower] || f.lower}: ${f.votes_to_swap} vote${f.votes_to_swap === 1 ? "" : "s"} (${(100 * f.share).toFixed(2)}% of all)` });
+      if (f.tied) { li.classList.add("tied"); li.append(" — ", el("strong", { text: "tied" })); }
+      return li;
+    });
+    box.querySelector("ul").replaceChildren(...items);
+    box.hidden = !items.length;
   }
 
   // ---- plots -----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from arena.models import Vote
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["/admin/arena/competitor/", "/admin/arena/promptset/", "/admin/arena/prompt/", "/admin/arena/battle/", "/admin/arena/vote/", "/admin/arena/voter/", "/admin/arena/exclusiondecision/"]
+PAGES = ["/admin/arena/competitor/", "/admin/arena/promptset/", "/admin/arena/prompt/", "/admin/arena/battle/", "/admin/arena/vote/", "/admin/arena/voter/", "/admin/arena/exclusiondecision/", "/admin/arena/voterflag/"]
 
 
 def test_staff_can_open_every_admin_page(demo, client):

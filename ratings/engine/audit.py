@@ -1,0 +1,271 @@
+"""The audit: every detector of ``ratings.engine.integrity`` over a vote log, multiple testing
+controlled, in two passes (the fit and exposure re-estimated without the voters flagged first),
+then the pooled stages (network clusters, new-voter cohorts). Pure numpy/scipy, no Django.
+
+    result = audit(log, exposure={"model": battles_served}, q=0.01)
+    result.flagged            # set of voter names
+    result.to_dict()          # what ``python -m ratings audit`` writes
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from ratings.engine import integrity as it
+from ratings.engine.integrity import A_WINS, B_WINS, TIE, Reference, VoteLog, bh, fit_reference
+
+VOTER_TESTS = ("position_bias", "random", "likelihood", "target_concentration", "outcome_bias", "dwell")
+NEW_WINDOW_S = 7 * 86400.0  # voters first seen in the data's last week are "new"
+NEW_SHARE_NO_TIME = 0.10    # without times: voters whose first vote is in the last 10% of rows
+
+
+@dataclass
+class AuditResult:
+    log: VoteLog
+    q: float
+    flagged_mask: np.ndarray                      # (V,) bool
+    reasons: list[list[dict[str, Any]]]           # per voter: the rejected tests
+    tests: list[dict[str, dict[str, Any]]]        # per voter: every test's p (and statistics)
+    score: np.ndarray                             # (V,) -log10 of the smallest adjusted p
+    models: list[dict[str, Any]] = field(default_factory=list)
+    reference: Reference | None = None
+
+    @property
+    def flagged(self) -> set[str]:
+        return {v for v, f in zip(self.log.voters, self.flagged_mask) if f}
+
+    def vote_mask(self) -> np.ndarray:
+        """(N,) True for votes of flagged voters."""
+        return self.flagged_mask[self.log.voter]
+
+    def to_dict(self) -> dict[str, Any]:
+        counts = np.bincount(self.log.voter, minlength=len(self.log.voters))
+        voters = [
+            {"voter": name, "votes": int(counts[k]), "flagged": bool(self.flagged_mask[k]),
+             "score": round(float(self.score[k]), 3), "reasons": self.reasons[k], "tests": self.tests[k]}
+            for k, name in enumerate(self.log.voters)
+        ]
+        voters.sort(key=lambda r: (-r["score"], r["voter"]))
+        return {"q": self.q, "votes": self.log.n, "voters_flagged": int(self.flagged_mask.sum()), "voters": voters,
+                "models": self.models, "notes": list(self.log.notes)}
+
+
+def exposure_shares(log: VoteLog, exposure: dict[str, float] | None, mask: np.ndarray | None = None) -> np.ndarray:
+    """Per-battle inclusion probability of each model: from what matchmaking served (battles per
+    model; pairwise battles hold two) or, without it, from the votes themselves (unflagged ones)."""
+    m = len(log.models)
+    if exposure:
+        served = np.array([float(exposure.get(name, 0.0)) for name in log.models])
+        total = sum(float(v) for v in exposure.values()) / 2.0
+        return np.clip(served / max(total, 1.0), 0.0, 1.0)
+    sel = np.ones(log.n, bool) if mask is None else mask
+    counts = np.bincount(log.a[sel], minlength=m) + np.bincount(log.b[sel], minlength=m)
+    return counts / max(int(sel.sum()), 1)
+
+
+def _run_voter_tests(log: VoteLog, ref: Reference, share: np.ndarray, g: np.ndarray, ng: int):
+    p_pos, s_pos = it.test_position(log, ref, g, ng)
+    p_rnd, s_rnd = it.test_random(log, ref, g, ng)
+    p_ll, s_ll = it.test_likelihood(log, ref, g, ng)
+    p_con, s_con = it.test_concentration(log, share, g, ng)
+    p_out, s_out = it.test_outcome(log, ref, g, ng)
+    p_dw, s_dw = it.test_dwell(log, g, ng)
+    pvals = np.column_stack([p_pos, p_rnd, p_ll, p_con, p_out, p_dw])
+    return pvals, (s_pos, s_rnd, s_ll, s_con, s_out, s_dw)
+
+
+def _detail(log: VoteLog, name: str, k: int, st, share: np.ndarray) -> str:
+    s_pos, s_rnd, s_ll, s_con, s_out, s_dw = st
+    models = log.models
+    if name == "position_bias":
+        return f"left output won {int(s_pos['left_wins'][k])} of {int(s_pos['decisive'][k])} decisive votes"
+    if name == "random":
+        return f"agreed with the board on {int(s_rnd['agreed'][k])} of {int(s_rnd['informative'][k])} informative votes"
+    if name == "likelihood":
+        return f"log-likelihood {s_ll['loglik_per_vote'][k]:+.3f} nats per vote against its expectation"
+    if name == "target_concentration":
+        m = int(s_con["model"][k])
+        return f"{models[m]} in {100 * s_con['share'][k]:.0f}% of votes (served in {100 * share[m]:.1f}% of battles)"
+    if name == "outcome_bias":
+        m = int(s_out["model"][k])
+        verb = "won" if s_out["boost"][k] else "lost"
+        won = int(s_out["wins"][k]) if s_out["boost"][k] else int(s_out["decisive"][k] - s_out["wins"][k])
+        return f"{models[m]} {verb} {won} of {int(s_out['decisive'][k])} decisive votes"
+    if name == "dwell":
+        return f"{int(s_dw['fast'][k])} of {int(s_dw['timed'][k])} votes faster than {s_dw['floor_ms']:.0f} ms"
+    return ""
+
+
+def audit(log: VoteLog, *, exposure: dict[str, float] | None = None, q: float = it.DEFAULT_Q,
+          reference: Reference | None = None, passes: int = 2) -> AuditResult:
+    if log.n == 0:
+        from ratings.engine.errors import RatingDataError
+
+        raise RatingDataError("no pairwise votes to audit")
+    nv = len(log.voters)
+    flagged = np.zeros(nv, bool)
+    ref = reference
+    for _ in range(passes):
+        keep = ~flagged[log.voter]
+        if reference is None or flagged.any():
+            ref = fit_reference(log, keep)
+        share = exposure_shares(log, exposure, keep)
+        pvals, st = _run_voter_tests(log, ref, share, log.voter, nv)
+        adj = bh(pvals.ravel(), q).reshape(pvals.shape)
+        new_flags = (adj <= q).any(axis=1)
+        if np.array_equal(new_flags, flagged):
+            break
+        flagged = new_flags
+    reasons: list[list[dict[str, Any]]] = [[] for _ in range(nv)]
+    tests: list[dict[str, dict[str, Any]]] = [{} for _ in range(nv)]
+    for k in range(nv):
+        for t, name in enumerate(VOTER_TESTS):
+            tests[k][name] = {"p": float(f"{pvals[k, t]:.3g}"), "q": float(f"{adj[k, t]:.3g}")}
+            if adj[k, t] <= q:
+                reasons[k].append({"detector": name, "p": tests[k][name]["p"], "q": tests[k][name]["q"],
+                                   "detail": _detail(log, name, k, st, share)})
+    best = adj.min(axis=1)
+    _network_stage(log, ref, share, flagged, reasons, best, q)
+    models = _cohort_stage(log, flagged, reasons, best, q)
+    score = -np.log10(np.clip(best, 1e-300, 1.0))
+    result = AuditResult(log=log, q=q, flagged_mask=flagged, reasons=reasons, tests=tests, score=score, reference=ref)
+    result.models = _model_rows(log, flagged, models)
+    return result
+
+
+def _network_stage(log, ref, share, flagged, reasons, best, q) -> None:
+    """Pseudonyms behind one network hash: pool the votes of the (not yet flagged) voters of each
+    network with at least NETWORK_MIN_PSEUDONYMS of them, and test the pool as one voter."""
+    if log.network is None:
+        return
+    nv = len(log.voters)
+    # A voter's network is the one most of their votes came from.
+    primary = np.full(nv, -1)
+    known = log.network >= 0
+    if not known.any():
+        return
+    nn = len(log.networks)
+    pairs = np.bincount(log.voter[known] * nn + log.network[known], minlength=nv * nn).reshape(nv, nn)
+    has = pairs.sum(axis=1) > 0
+    primary[has] = pairs[has].argmax(axis=1)
+    free = has & ~flagged
+    size = np.bincount(primary[free], minlength=nn)
+    eligible = np.flatnonzero(size >= it.NETWORK_MIN_PSEUDONYMS)
+    if eligible.size == 0:
+        return
+    sel = free[log.voter]
+    sub = log.subset(sel)
+    g = primary[sub.voter]
+    pvals, st = _run_voter_tests(sub, ref, share, g, nn)
+    pnet = np.minimum(1.0, pvals[eligible].min(axis=1) * pvals.shape[1])
+    which = pvals[eligible].argmin(axis=1)
+    adj = bh(pnet, q)
+    for e, netk in enumerate(eligible):
+        if adj[e] > q:
+            continue
+        members = np.flatnonzero(free & (primary == netk))
+        inner = VOTER_TESTS[which[e]]
+        detail = (f"{len(members)} pseudonyms behind one network; pooled: {inner}: "
+                  f"{_detail(sub, inner, int(netk), st, share)}")
+        for v in members:
+            flagged[v] = True
+            best[v] = min(best[v], adj[e])
+            reasons[v].append({"detector": "network", "p": float(f"{pnet[e]:.3g}"), "q": float(f"{adj[e]:.3g}"),
+                               "detail": detail, "network": log.networks[netk], "pseudonyms": int(len(members))})
+
+
+def _new_voters(log: VoteLog) -> np.ndarray:
+    nv = len(log.voters)
+    if log.time is not None and np.isfinite(log.time).all():
+        first = np.full(nv, np.inf)
+        np.minimum.at(first, log.voter, log.time)
+        return first >= log.time.max() - NEW_WINDOW_S
+    first = np.full(nv, np.iinfo(np.int64).max)
+    np.minimum.at(first, log.voter, np.arange(log.n))
+    return first >= (1.0 - NEW_SHARE_NO_TIME) * log.n
+
+
+def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
+    """Per model: its results among new voters against the board of established voters (both
+    without flagged voters). Models that diverge beyond COHORT_MARGIN pass a screen (Bonferroni
+    over models, family-wise COHORT_ALPHA); then the new voters whose own results for a screened
+    model drive it are tested (Tarone-screened BH at q)."""
+    m = len(log.models)
+    new = _new_voters(log)
+    rows = [{"cohort_z": 0.0, "cohort_p": 1.0, "cohort_flagged": False} for _ in range(m)]
+    old_votes = ~new[log.voter] & ~flagged[log.voter]
+    new_votes = new[log.voter] & ~flagged[log.voter] & (log.outcome != TIE)
+    if old_votes.sum() == 0 or new_votes.sum() == 0:
+        return rows
+    ref = fit_reference(log, old_votes)
+    d = ref.theta[log.a] - ref.theta[log.b] + ref.beta
+    pa = it._sigmoid(d)
+    ya = (log.outcome == A_WINS).astype(float)
+    yb = (log.outcome == B_WINS).astype(float)
+    sel = new_votes
+    n = np.bincount(log.a[sel], minlength=m) + np.bincount(log.b[sel], minlength=m)
+    resid = np.bincount(log.a[sel], weights=(ya - pa)[sel], minlength=m) + \
+        np.bincount(log.b[sel], weights=(yb - (1 - pa))[sel], minlength=m)
+    var = np.bincount(log.a[sel], weights=(pa * (1 - pa))[sel], minlength=m) + \
+        np.bincount(log.b[sel], weights=(pa * (1 - pa))[sel], minlength=m)
+    excess = np.abs(resid) - it.COHORT_MARGIN * n
+    z = np.divide(excess, np.sqrt(var), out=np.zeros(m), where=var > 0)
+    p = np.where(excess > 0, np.minimum(1.0, 2 * stats.norm.sf(z) * m), 1.0)
+    cand_v, cand_m, cand_p, cand_min = [], [], [], []
+    for k in range(m):
+        rows[k].update(cohort_z=round(float(np.sign(resid[k]) * max(z[k], 0.0)), 3), cohort_p=float(f"{p[k]:.3g}"),
+                       cohort_flagged=bool(p[k] <= it.COHORT_ALPHA),
+                       new_win_share=round(float((resid[k] + _expected(k, log, sel, pa)) / n[k]), 4) if n[k] else None,
+                       expected_win_share=round(float(_expected(k, log, sel, pa) / n[k]), 4) if n[k] else None)
+        if p[k] > it.COHORT_ALPHA:
+            continue
+        boost = resid[k] > 0
+        mine = sel & ((log.a == k) | (log.b == k))
+        voters = log.voter[mine]
+        wins = np.where(log.a[mine] == k, ya[mine], yb[mine])
+        pk = np.where(log.a[mine] == k, pa[mine], 1 - pa[mine])
+        vv = np.unique(voters)
+        idx = np.searchsorted(vv, voters)
+        nn = np.bincount(idx, minlength=len(vv)).astype(float)
+        ww = np.bincount(idx, weights=wins, minlength=len(vv))
+        ee = np.bincount(idx, weights=pk, minlength=len(vv)) / nn
+        if boost:
+            pv = it._refine_upper(it._upper(ww, nn, ee), idx, pk, ww)
+        else:  # fewer wins than expected = more losses than expected
+            pv = it._refine_upper(it._upper(nn - ww, nn, 1 - ee), idx, 1 - pk, nn - ww)
+        # The least p-value each could attain: every one of their votes going the suspect way.
+        pmin = np.exp(np.bincount(idx, weights=np.log(np.clip(pk if boost else 1 - pk, 1e-300, 1)), minlength=len(vv)))
+        cand_v += vv.tolist()
+        cand_m += [k] * len(vv)
+        cand_p += pv.tolist()
+        cand_min += pmin.tolist()
+    if cand_p:
+        adj = it.tarone_bh(np.array(cand_p), np.array(cand_min), q)
+        for v, k, pv, a in zip(cand_v, cand_m, cand_p, adj):
+            if a <= q:
+                flagged[v] = True
+                best[v] = min(best[v], a)
+                reasons[v].append({"detector": "cohort_divergence", "p": float(f"{pv:.3g}"), "q": float(f"{a:.3g}"),
+                                   "detail": f"{log.models[k]}: its results among new voters diverge "
+                                             f"(z={rows[k]['cohort_z']}); this voter's votes drive it"})
+    return rows
+
+
+def _expected(k: int, log: VoteLog, sel: np.ndarray, pa: np.ndarray) -> float:
+    return float(pa[sel & (log.a == k)].sum() + (1 - pa[sel & (log.b == k)]).sum())
+
+
+def _model_rows(log: VoteLog, flagged: np.ndarray, cohort: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    m = len(log.models)
+    bad = flagged[log.voter]
+    votes = np.bincount(log.a, minlength=m) + np.bincount(log.b, minlength=m)
+    sus = np.bincount(log.a[bad], minlength=m) + np.bincount(log.b[bad], minlength=m)
+    rows = []
+    for k, name in enumerate(log.models):
+        rows.append({"model": name, "votes": int(votes[k]), "suspicious_votes": int(sus[k]),
+                     "suspicious_share": round(float(sus[k] / votes[k]), 4) if votes[k] else 0.0, **cohort[k]})
+    rows.sort(key=lambda r: (-r["suspicious_share"], r["model"]))
+    return rows
