@@ -10,8 +10,8 @@ from arena.services.exclusions import votes_count_again, votes_exclude
 
 @admin.register(Competitor)
 class CompetitorAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "organization", "modality", "adapter", "active", "healthy", "sampling_weight")
-    list_filter = ("modality", "active", "healthy", "adapter")
+    list_display = ("name", "slug", "organization", "modality", "adapter", "active", "public", "healthy", "sampling_weight")
+    list_filter = ("modality", "active", "public", "healthy", "adapter")
     search_fields = ("name", "slug", "organization")
     prepopulated_fields = {"slug": ("name",)}
     actions = ["mark_healthy"]

@@ -38,6 +38,9 @@ class Competitor(models.Model):
         default=list, blank=True, help_text="Extra words an output must not contain (name, slug and maker always count)."
     )
     active = models.BooleanField(default=True)
+    public = models.BooleanField(
+        default=True, help_text="Votes on battles with this model go into public releases (off: left out until it is public)."
+    )
     sampling_weight = models.FloatField(default=1.0)
     max_concurrency = models.PositiveIntegerField(default=0, help_text="Generations at once; 0 = no limit.")
     healthy = models.BooleanField(default=True)
@@ -114,6 +117,9 @@ class Voter(models.Model):
     last_seen = models.DateTimeField(auto_now=True)
     battles_count = models.PositiveIntegerField(default=0)
     votes_count = models.PositiveIntegerField(default=0)
+    release_opt_out = models.BooleanField(
+        default=False, help_text="The voter chose that their conversations are not released (their votes still are, without text)."
+    )
     # Set while the integrity audit has this voter excluded (``fraud:<detector>``): their new votes
     # are stored with counted=False and this reason, and nothing they can see changes (shadow).
     shadow_reason = models.CharField(max_length=32, blank=True, default="")
@@ -197,6 +203,10 @@ class Generation(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     first_token_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Media requests by the battle's own voter before the vote (arena.views.media): a claimed
+    # listening time for a clip that was never fetched is not believed (arena.services.votes).
+    fetch_count = models.PositiveIntegerField(default=0)
+    first_fetched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["turn__index", "slot__position"]
@@ -209,6 +219,7 @@ class Vote(models.Model):
     EXCL_NAMED = "named_mode"
     EXCL_VOID = "void_battle"
     EXCL_FRAUD = "fraud_flag"
+    EXCL_LISTEN = "listen_unverified"
     EXCL_TOO_FAST = "too_fast"
     EXCL_LOGIN_REQUIRED = "login_required"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from django.conf import settings
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
 from arena.errors import BadRequest
 
@@ -77,6 +77,12 @@ class TurnBody(Body):
 
     messages = {"prompt": "The prompt must be text."}
     labels = {"prompt": "prompt"}
+
+
+class OptOutBody(Body):
+    opt_out: Annotated[StrictBool | None, Optional] = None  # required: checked by the view
+
+    messages = {"opt_out": "opt_out must be true or false."}
 
 
 class Timings(BaseModel):

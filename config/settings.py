@@ -161,6 +161,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount",
     "arena",
     "ratings",
+    "releases",
     "models_adapter",
 ]
 
@@ -292,6 +293,30 @@ CELERY_BEAT_SCHEDULE = {
     "recompute-all-leaderboards": {"task": "ratings.tasks.recompute_all", "schedule": envfloat("RATINGS_BEAT_S", "600")},
     "integrity-audit-all": {"task": "ratings.tasks.audit_all", "schedule": envfloat("ARENA_AUDIT_BEAT_S", "3600")},
 }
+# Research releases (releases/): monthly by default ("minute hour day-of-month month day-of-week",
+# or "off").
+ARENA_RELEASE_CRON = env.str("ARENA_RELEASE_CRON", default="0 3 1 * *")
+if ARENA_RELEASE_CRON.strip().lower() not in ("", "off"):
+    from celery.schedules import crontab
+
+    try:
+        _m, _h, _dom, _mon, _dow = ARENA_RELEASE_CRON.split()
+        _release_schedule = crontab(minute=_m, hour=_h, day_of_month=_dom, month_of_year=_mon, day_of_week=_dow)
+    except ValueError as e:
+        raise ImproperlyConfigured(
+            f"ARENA_RELEASE_CRON={ARENA_RELEASE_CRON!r}: give five crontab fields "
+            f"(minute hour day-of-month month day-of-week, e.g. '0 3 1 * *') or 'off' ({e})"
+        ) from None
+    CELERY_BEAT_SCHEDULE["research-release"] = {"task": "releases.tasks.build_release", "schedule": _release_schedule}
+# A release never holds votes newer than this many days.
+ARENA_RELEASE_DELAY_DAYS = envfloat("ARENA_RELEASE_DELAY_DAYS", "30")
+ARENA_RELEASE_DIR = Path(env.str("ARENA_RELEASE_DIR", default=str(VAR_DIR / "releases")))
+# Intervals of the leaderboards a release records: sandwich (cheap at any size) or bootstrap
+# (1000 rounds, the CLI's default; slow with many K-wise rankings).
+ARENA_RELEASE_CI = env.str("ARENA_RELEASE_CI", default="sandwich")
+if ARENA_RELEASE_CI not in ("sandwich", "bootstrap"):
+    raise ImproperlyConfigured(f"ARENA_RELEASE_CI={ARENA_RELEASE_CI!r}: use sandwich or bootstrap")
+ARENA_RELEASE_LICENSE = env.str("ARENA_RELEASE_LICENSE", default="cc-by-4.0")
 # Embedded runs tasks in a thread of the web process (arena.services.generation); never eager
 # inside a request, which would block the page until every output is done.
 ARENA_INPROCESS_TASKS = envbool("ARENA_INPROCESS_TASKS", "True" if CELERY_BROKER_URL == "memory://" else "False")
@@ -320,7 +345,22 @@ ARENA_MIN_LISTEN_MS = envint("ARENA_MIN_LISTEN_MS", "3000")
 # --no-proxy-headers so that it never rewrites it itself (arena.services.voters).
 ARENA_TRUST_X_FORWARDED_FOR = envbool("ARENA_TRUST_X_FORWARDED_FOR", "False")
 ARENA_TRUSTED_PROXIES = envlist("ARENA_TRUSTED_PROXIES", "127.0.0.1,::1")
-ARENA_CRITERIA = envlist("ARENA_CRITERIA", "helpfulness,accuracy,style")
+# Criteria a pairwise vote may judge separately, per modality (ARENA_CRITERIA_<MODALITY>, comma-separated;
+# an empty value turns them off for that modality). ARENA_CRITERIA, the older single list, still sets text's.
+ARENA_CRITERIA_BY_MODALITY = {
+    "text": envlist("ARENA_CRITERIA_TEXT", ",".join(envlist("ARENA_CRITERIA", "helpfulness,accuracy,style"))),
+    "image": envlist("ARENA_CRITERIA_IMAGE", "prompt_alignment,aesthetics"),  # as K-Sort Arena asks
+    "audio": envlist("ARENA_CRITERIA_AUDIO", "musicality,prompt_adherence"),
+    "video": envlist("ARENA_CRITERIA_VIDEO", "prompt_alignment,visual_quality,motion"),
+    "3d": envlist("ARENA_CRITERIA_3D", "geometry,texture"),
+}
+# Every criterion of any modality (the leaderboards `criterion:<name>` are per modality anyway).
+ARENA_CRITERIA = sorted({c for cs in ARENA_CRITERIA_BY_MODALITY.values() for c in cs})
+# Prompt language: a label only when the detector is at least this sure and the language is one
+# of ARENA_LANGUAGES (ISO 639-1, comma-separated); otherwise "und". Short English prompts were
+# read as Icelandic or Scots Gaelic without this.
+ARENA_LANGUAGES = envlist("ARENA_LANGUAGES", "en,zh,es,fr,de,ja,ko,ru,pt,it,nl,pl,tr,ar,hi,vi,id,uk,sv,cs,fa,he,th,el")
+ARENA_LANGUAGE_MIN_CONFIDENCE = envfloat("ARENA_LANGUAGE_MIN_CONFIDENCE", "0.7")
 # Fraud detection (ratings.integrity): a voter's votes are audited after every N of them, and every
 # modality every ARENA_AUDIT_BEAT_S by beat, over the last ARENA_AUDIT_DAYS days, at this FDR.
 ARENA_AUDIT_EVERY_N_VOTES = envint("ARENA_AUDIT_EVERY_N_VOTES", "25")

@@ -12,4 +12,5 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("", include("arena.urls")),
     path("", include("ratings.urls")),
+    path("", include("releases.urls")),
 ]

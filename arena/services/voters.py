@@ -81,3 +81,11 @@ def network_hash(request: HttpRequest) -> str:
     requests by network without ever storing the address itself."""
     addr = network_of(client_address(request))
     return hmac.new(settings.ARENA_IP_SALT.encode(), addr.encode(), hashlib.sha256).hexdigest()
+
+
+def voter_set_release_opt_out(*, voter: Voter, opt_out: bool) -> Voter:
+    """The voter's choice that their conversations are not released (their votes still are,
+    without text). Applies to every release made after it, past votes included."""
+    Voter.objects.filter(pk=voter.pk).update(release_opt_out=opt_out)
+    voter.release_opt_out = opt_out
+    return voter

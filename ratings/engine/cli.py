@@ -1,5 +1,7 @@
-"""``python -m ratings fit VOTES [options]``: the researcher's entry point; ``python -m ratings audit
-VOTES [--exposure FILE.json] [--q 0.01] [--out FILE.json]`` flags anomalous voters (ratings.engine.audit).
+"""``python -m ratings fit VOTES [options]``: the researcher's entry point; ``python -m ratings
+verify votes.parquet [--previous MANIFEST]`` checks a release's hash chain (ratings.engine.verify);
+``python -m ratings audit VOTES [--exposure FILE.json] [--q 0.01] [--out FILE.json]`` flags
+anomalous voters (ratings.engine.audit).
 
     python -m ratings fit votes.parquet --method bt --ci bootstrap --rounds 1000 --seed 0 \\
         [--filter language=en] [--style-control] [--criterion NAME] [--anchor MODEL=RATING] \\
@@ -46,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--anchor", default=None, metavar="MODEL=RATING", help="shift ratings so MODEL has RATING")
     f.add_argument("--out", default=None, metavar="FILE.json", help="write JSON here instead of a table")
     f.add_argument("--matrices", action="store_true", help="include win-share and battle-count matrices in JSON")
+    f.add_argument("--include-uncounted", action="store_true",
+                   help="keep rows with counted = false (a release's excluded votes; left out by default)")
+    v = sub.add_parser("verify", help="check a release's hash chain: name any changed, inserted or removed row")
+    v.add_argument("votes", metavar="VOTES", help="a release's votes.parquet (MANIFEST.json and exclusions.jsonl "
+                                                   "beside it are checked too)")
+    v.add_argument("--previous", default=None, metavar="MANIFEST",
+                   help="an earlier release's MANIFEST.json (or its votes.parquet, to name each row)")
     _simulate_parser(sub)
     a = sub.add_parser("audit", help="flag anomalous voters in a vote file with a voter column")
     a.add_argument("votes", metavar="VOTES", help="vote file as for fit, plus voter (and optional timestamp, "
@@ -84,6 +93,8 @@ def _simulate_parser(sub) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "verify":
+            return _verify(args)
         if args.command == "simulate":
             return _simulate(args)
         if args.command == "audit":
@@ -94,6 +105,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from ratings.engine.verify import verify
+
+    rep = verify(args.votes, previous=args.previous)
+    for note in rep.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if rep.problems:
+        for line in rep.problems:
+            print(line)
+        print(f"FAILED: {len(rep.problems)} problem(s) in {rep.rows} rows", file=sys.stderr)
+        return 1
+    print(f"OK: {rep.rows} rows, chain head {rep.head}")
+    return 0
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -175,8 +201,16 @@ def _run(args: argparse.Namespace, method: str, ci: str, rounds: int, anchor: tu
     from ratings.engine.io import load_votes
 
     stage("reading votes")
-    votes = load_votes(args.votes, filters=args.filter, criterion=args.criterion, style=args.style_control)
+    votes = load_votes(args.votes, filters=args.filter, criterion=args.criterion, style=args.style_control,
+                       counted_only=not args.include_uncounted)
     stage("fitting")
+    lb = _fit_method(args, method, ci, rounds, anchor, votes)
+    lb.notes[:0] = [n for n in votes.notes if n not in lb.notes]  # what loading decided (rows left out, ...)
+    return lb
+
+
+def _fit_method(args: argparse.Namespace, method: str, ci: str, rounds: int, anchor: tuple[str, float] | None,
+                votes) -> Leaderboard:
     if method == "bt":
         from ratings.engine.bt import fit_bt
 

@@ -5,7 +5,8 @@
 Schema (the public arena export; the lmarena-ai/arena-human-preference-140k Parquet loads as it is):
 - pairwise rows: ``model_a``, ``model_b``, ``winner`` in {model_a, model_b, tie, both_bad};
 - K-wise rows: ``models`` (list) and ``ranking`` (place of each model, 1 = best, equal = tie);
-- optional: ``weight`` (default 1); any column named by a filter (``col=value``; a dotted path
+- optional: ``weight`` (default 1); ``counted`` (a release's flag: rows with ``counted = false``
+  are left out unless ``counted_only=False`` or a filter names ``counted``); any column named by a filter (``col=value``; a dotted path
   reaches into struct columns, e.g. ``category_tag.criteria_v0.1.creative_writing=true``);
   ``conv_metadata`` style counts (or the same names as flat columns) for style control;
   ``criteria`` ({name: winner}) for per-criterion ratings.
@@ -60,7 +61,7 @@ def read_table(path: str | Path) -> tuple[pa.Table, int]:
 
 
 def _is_text_blob(name: str) -> bool:
-    return name.startswith(("conversation", "full_conversation"))
+    return name.startswith(("conversation", "full_conversation")) or name in ("feedback", "chain")
 
 
 def _read_jsonl(path: Path) -> pa.Table:
@@ -91,11 +92,12 @@ def load_votes(
     filters: list[str] | tuple[str, ...] = (),
     criterion: str | None = None,
     style: bool = False,
+    counted_only: bool = True,
 ) -> Votes:
     """Load, filter and encode a vote file; raise RatingDataError with a readable message."""
     table, first_line = read_table(path)
     return votes_from_table(table, first_line=first_line, filters=filters, criterion=criterion, style=style,
-                            source=str(path))
+                            source=str(path), counted_only=counted_only)
 
 
 def votes_from_records(records: list[dict], *, style: bool = False, criterion: str | None = None) -> Votes:
@@ -116,6 +118,7 @@ def votes_from_table(
     criterion: str | None = None,
     style: bool = False,
     source: str = "votes",
+    counted_only: bool = True,
 ) -> Votes:
     def line_of(row: int) -> str:
         return f"{source}, line {row + first_line}" if first_line else f"{source}, row {row + 1}"
@@ -123,6 +126,19 @@ def votes_from_table(
     if table.num_rows == 0:
         raise RatingDataError(f"{source}: the file is empty (no votes)")
     seq = np.arange(table.num_rows, dtype=np.int64)  # original position, kept through filters
+    dropped = 0
+    names_filtered = {spec.split("=", 1)[0].strip() for spec in filters}
+    if counted_only and "counted" in table.column_names and "counted" not in names_filtered:
+        # A release carries the votes that do not count too (with their reason): leave them out,
+        # as the leaderboard does.
+        col = table["counted"]
+        if not pa.types.is_boolean(col.type):
+            raise RatingDataError(f"{source}: column 'counted' must be true/false, not {col.type}")
+        before = table.num_rows
+        table, seq = _keep(table, seq, pc.fill_null(col, True))
+        dropped = before - table.num_rows
+        if table.num_rows == 0:
+            raise RatingDataError(f"{source}: no vote has counted = true")
     for spec in filters:
         table, seq = _keep(table, seq, _filter_mask(table, spec))
     if table.num_rows == 0:
@@ -157,6 +173,8 @@ def votes_from_table(
     if len(names) < 2:
         raise RatingDataError(f"{source}: only one model ({names[0] if names else 'none'}); ratings need two or more")
     votes = Votes(models=names, a=np.zeros(0, np.int32), b=np.zeros(0, np.int32), outcome=np.zeros(0, np.int8))
+    if dropped:
+        votes.notes.append(f"{dropped} votes with counted = false left out (--include-uncounted keeps them)")
     if pairs.num_rows:
         for name in ("model_b", "winner"):
             if pairs[name].null_count:

@@ -48,6 +48,7 @@ BODIES = {
     "vote": VOTE_BODY | json_values,
     "create": CREATE_BODY | json_values,
     "turn": st.fixed_dictionaries({}, optional={"prompt": any_text | json_values}) | json_values,
+    "opt-out": st.fixed_dictionaries({}, optional={"opt_out": st.booleans() | json_values}) | json_values,
 }
 RAW = st.binary(max_size=200) | st.sampled_from([b"", b"{", b"[]", b"null", b'{"a":' * 2000, b"\xff\xfe", b"NaN"])
 
@@ -77,14 +78,14 @@ class Arena:
 
     def post(self, endpoint: str, raw: bytes):
         url = {"create": "/api/battles/", "vote": f"/api/battles/{self.bid}/vote/",
-               "turn": f"/api/battles/{self.bid}/turns/"}[endpoint]
+               "turn": f"/api/battles/{self.bid}/turns/", "opt-out": "/api/voter/release-opt-out/"}[endpoint]
         before = written()
         with self.cb(execute=True):
             res = self.client.post(url, raw, content_type="application/json")
         check(res)
         if res.status_code >= 400:
             assert written() == before, (endpoint, raw[:200], res.json())
-        if endpoint != "create" and res.status_code < 300 or Battle.objects.get(public_id=self.bid).status != Battle.READY:
+        if endpoint in ("vote", "turn") and res.status_code < 300 or Battle.objects.get(public_id=self.bid).status != Battle.READY:
             self.bid = self.new_battle()
         return res
 
@@ -94,7 +95,7 @@ def arena(demo, voter_client, django_capture_on_commit_callbacks):
     return Arena(voter_client, django_capture_on_commit_callbacks)
 
 
-@pytest.mark.parametrize("endpoint", ["vote", "create", "turn"])
+@pytest.mark.parametrize("endpoint", ["vote", "create", "turn", "opt-out"])
 def test_any_json_body_gets_json_2xx_or_4xx_and_a_4xx_writes_nothing(arena, endpoint):
     @FUZZ
     @given(body=BODIES[endpoint])
@@ -120,7 +121,7 @@ def test_a_new_voters_refused_battle_writes_nothing(demo, django_capture_on_comm
     run()
 
 
-@pytest.mark.parametrize("endpoint", ["vote", "create", "turn"])
+@pytest.mark.parametrize("endpoint", ["vote", "create", "turn", "opt-out"])
 def test_any_raw_body_gets_json_2xx_or_4xx(arena, endpoint):
     @FUZZ
     @given(raw=RAW)

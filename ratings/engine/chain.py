@@ -1,0 +1,127 @@
+"""The hash chain of a vote release: every row carries ``chain = sha256(previous chain || the row's
+canonical bytes)``, in vote-id order, so an edited, inserted or removed row breaks it.
+
+Canonical bytes of a row (computed column-wise with pyarrow, so a million rows take seconds):
+for every column in the file's order except ``NOT_CHAINED``, ``ns(name)`` followed by ``-`` when
+the value is null, else ``ns(text(value))``, where ``ns(s) = len(s in UTF-8 bytes) ":" s``
+(a netstring without the comma) and ``text`` is
+
+- a string: itself; an integer: its decimal digits; ``weight``: round(weight x 10^6) in decimal;
+- a timestamp: microseconds since 1970-01-01 UTC, in decimal;
+- a list: the concatenation of ``ns(text(item))`` (``-`` for a null item);
+- a ``{role, content}`` message: ``ns(role) ns(content)``;
+- ``criteria``: for each criterion with a verdict, in the order of the struct's fields,
+  ``ns(name) ns(verdict)``; a struct without any verdict counts as null.
+
+Left out: ``judge`` (a pseudonym that changes with every release by design), ``counted`` and
+``exclusion_reason`` (decisions that may change later: they are chained in the exclusion-decision
+log instead), ``exclusion_detail`` and ``chain`` itself. The first row chains from ``GENESIS``.
+
+Pure pyarrow + hashlib: the release writer and ``python -m ratings verify`` share it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+NOT_CHAINED = frozenset({"judge", "counted", "exclusion_reason", "exclusion_detail", "chain"})
+GENESIS = hashlib.sha256(b"arena vote release chain v1").hexdigest()
+DECISIONS_GENESIS = hashlib.sha256(b"arena exclusion decision log v1").hexdigest()
+
+_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+def _ns(arr: pa.Array) -> pa.Array:
+    """len:value for each (null stays null)."""
+    return pc.binary_join_element_wise(pc.cast(pc.binary_length(arr), pa.string()), ":", arr, "")
+
+
+def _offsets(arr: pa.ListArray) -> pa.Array:
+    off = arr.offsets
+    return pc.subtract(off, off[0]) if off[0].as_py() else off
+
+
+def _text(arr: pa.Array, name: str = "") -> pa.Array:
+    """Each value's canonical text (null stays null)."""
+    t = arr.type
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return arr.cast(pa.string())
+    if pa.types.is_timestamp(t):
+        return pc.cast(pc.cast(arr, pa.int64()), pa.string())
+    if pa.types.is_floating(t):
+        return pc.cast(pc.cast(pc.round(pc.multiply(arr, 1e6)), pa.int64()), pa.string())
+    if pa.types.is_integer(t) or pa.types.is_boolean(t):
+        return pc.cast(arr, pa.string())
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        items = arr.flatten()
+        enc = pc.fill_null(_ns(_text(items)), "-")
+        joined = pa.ListArray.from_arrays(_offsets(arr), enc, mask=pc.is_null(arr))
+        return pc.binary_join(joined, "")
+    if pa.types.is_struct(t):
+        names = [t.field(k).name for k in range(t.num_fields)]
+        fields = [arr.field(k) for k in range(t.num_fields)]
+        if name == "criteria":  # only verdicts given; none at all = null
+            parts = [pc.fill_null(pc.binary_join_element_wise(_ns(pa.array([n] * len(arr), pa.string())), _ns(_text(f)), ""), "")
+                     for n, f in zip(names, fields)]
+            joined = pc.binary_join_element_wise(*parts, "") if parts else pa.array([""] * len(arr), pa.string())
+            joined = pc.if_else(pc.is_valid(arr), joined, pa.scalar(None, pa.string()))
+            return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
+        parts = [pc.fill_null(_ns(_text(f)), "-") for f in fields]
+        joined = pc.binary_join_element_wise(*parts, "")
+        return pc.if_else(pc.is_valid(arr), joined, pa.scalar(None, pa.string()))
+    raise TypeError(f"column {name!r}: no canonical form for {t}")
+
+
+def canonical_array(table: pa.Table | pa.RecordBatch) -> pa.Array:
+    """The canonical bytes of every row (as a string array), columns in the table's order."""
+    pieces = []
+    n = table.num_rows
+    for name in table.column_names:
+        if name in NOT_CHAINED:
+            continue
+        text = _text(table.column(name), name)
+        value = pc.fill_null(_ns(text), "-")
+        label = f"{len(name.encode())}:{name}"
+        pieces.append(pc.binary_join_element_wise(pa.array([label] * n, pa.string()), value, ""))
+    return pc.binary_join_element_wise(*pieces, "")
+
+
+def chain_rows(canonical: pa.Array, previous: str) -> list[str]:
+    """The chain of each row after ``previous``: sha256 is sequential, so this is the one loop."""
+    out = []
+    prev = bytes.fromhex(previous)
+    sha = hashlib.sha256
+    for value in canonical.cast(pa.binary()).to_pylist():
+        prev = sha(prev + value).digest()
+        out.append(prev.hex())
+    return out
+
+
+def canonical_bytes(row: dict[str, Any], schema: pa.Schema) -> bytes:
+    """One row's canonical bytes (a dict as read from the file, with the file's schema)."""
+    return canonical_array(pa.Table.from_pylist([row], schema=schema))[0].as_py().encode("utf-8")
+
+
+def link(previous: str, canonical: bytes) -> str:
+    """sha256(previous chain (32 bytes) || canonical bytes), as hex."""
+    return hashlib.sha256(bytes.fromhex(previous) + canonical).hexdigest()
+
+
+def timestamp_text(value: dt.datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def decision_bytes(decision: dict[str, Any]) -> bytes:
+    """Canonical bytes of one exclusion decision: its JSON (sorted keys, no spaces, UTF-8) without
+    its own chain."""
+    return _dumps({k: (timestamp_text(v) if isinstance(v, dt.datetime) else v)
+                   for k, v in decision.items() if k != "chain"}).encode("utf-8")

@@ -1,0 +1,82 @@
+"""The leaderboards a release reproduces: fitted with the rating engine on the release's own
+votes.parquet, exactly as ``python -m ratings fit votes.parquet --filter modality=text`` does
+(Bradley-Terry; intervals by ARENA_RELEASE_CI: ``sandwich`` by default, whose cost does not grow
+with bootstrap rounds over 100k K-wise rankings, or the CLI's default ``bootstrap``, 1000 rounds,
+seed 0), with the fingerprint of the same vote set in the database and the id of the live
+snapshot that has that fingerprint, if any. The ratings are the maximum-likelihood fit whatever
+the interval method, so the plain command gives the recorded ratings either way."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from ratings.engine import RatingDataError, fit_bt
+from ratings.engine.io import votes_from_table
+
+ROUNDS, SEED = 1000, 0
+_COLUMNS = ("model_a", "model_b", "winner", "models", "ranking", "weight", "counted", "modality", "mode", "category")
+
+
+def _specs(table, modality: str) -> list[tuple[list[str], str]]:
+    import pyarrow.compute as pc
+
+    rows = table.filter(pc.and_(pc.equal(table["modality"], modality), table["counted"]))
+    specs = [([f"modality={modality}"], "overall")]
+    modes = sorted(v for v in pc.unique(rows["mode"]).to_pylist() if v)
+    if len(modes) > 1:
+        specs += [([f"modality={modality}", f"mode={m}"], f"votes:{m}") for m in modes]
+    cats = sorted(v for v in pc.unique(rows["category"]).to_pylist() if v)
+    if len(cats) > 1:
+        specs += [([f"modality={modality}", f"category={c}"], f"category:{c}") for c in cats]
+    return specs
+
+
+def _command(filters: list[str], ci: str) -> str:
+    return ("python -m ratings fit votes.parquet " + " ".join(f"--filter {f}" for f in filters)
+            + ("" if ci == "bootstrap" else f" --ci {ci}"))
+
+
+def leaderboards_record(parquet: Path, *, last_id: int, full: bool) -> list[dict[str, Any]]:
+    from django.conf import settings
+
+    ci = settings.ARENA_RELEASE_CI
+    table = pq.read_table(parquet, columns=list(_COLUMNS))
+    out = []
+    import pyarrow.compute as pc
+
+    for modality in sorted(v for v in pc.unique(table["modality"]).to_pylist() if v):
+        for filters, category in _specs(table, modality):
+            entry: dict[str, Any] = {"id": f"{modality}/{category}/bt", "modality": modality, "category": category,
+                                     "filters": filters, "command": _command(filters, ci), "method": "bt", "ci": ci}
+            if ci == "bootstrap":
+                entry.update(rounds=ROUNDS, seed=SEED)
+            try:
+                votes = votes_from_table(table, filters=filters, source="votes.parquet")
+                lb = fit_bt(votes, ci=ci, rounds=ROUNDS, seed=SEED)
+                lb.notes[:0] = [n for n in votes.notes if n not in lb.notes]  # as the CLI reports them
+            except RatingDataError as exc:
+                entry["skipped"] = str(exc)
+                out.append(entry)
+                continue
+            result = lb.to_dict()
+            entry.update(votes=result["votes"], models=result["models"], notes=result.get("notes", []))
+            entry.update(_live(modality, category, last_id=last_id, full=full))
+            out.append(entry)
+    return out
+
+
+def _live(modality: str, category: str, *, last_id: int, full: bool) -> dict[str, Any]:
+    """The fingerprint (count, highest vote id, hash of ids and weights) of the same counted votes
+    in the database, and the live snapshot with that very fingerprint, if one was computed."""
+    from ratings.models import LeaderboardSnapshot
+    from ratings.votesource import counted_votes, fingerprint
+
+    qs = counted_votes(modality, category).filter(id__lte=last_id)
+    if not full:
+        qs = qs.exclude(battle__slots__competitor__public=False)
+    fp = fingerprint(qs)
+    snap = (LeaderboardSnapshot.objects.filter(modality=modality, category=category, method="bt", vote_hash=fp.hash)
+            .order_by("-created", "-pk").values_list("pk", flat=True).first())
+    return {"fingerprint": {"count": fp.count, "max_vote_id": fp.max_id, "hash": fp.hash}, "snapshot": snap}
