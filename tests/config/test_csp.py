@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import pytest
 
 PAGES = ["/", "/leaderboard/", "/staff/", "/admin/", "/admin/login/", "/admin/arena/battle/", "/no-such-page/",
-         "/api/competitors/", "/api/leaderboard/?modality=text"]
+         "/me/", "/terms/", "/releases/", "/accounts/login/", "/api/competitors/", "/api/leaderboard/?modality=text"]
 
 
 class ScriptAudit(HTMLParser):
@@ -53,7 +53,8 @@ def test_every_response_carries_a_strict_policy(demo, staff_client, url):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url", ["/", "/leaderboard/", "/staff/", "/admin/", "/admin/arena/battle/"])
+@pytest.mark.parametrize("url", ["/", "/leaderboard/", "/staff/", "/admin/", "/admin/arena/battle/", "/me/", "/terms/",
+                                 "/releases/"])
 def test_pages_need_no_inline_script(demo, staff_client, url):
     res = staff_client.get(url)
     assert res.status_code == 200
