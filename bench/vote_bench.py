@@ -200,7 +200,7 @@ def run_stack(code: Path, a, tmp: Path) -> dict:
     port = free_port()
     logs = {n: open(tmp / f"{n}.log", "wb") for n in ("web", "worker")}
     web = subprocess.Popen([str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-                            "--workers", str(a.web_workers), "--no-access-log", "--log-level", "warning"],
+                            "--workers", str(a.web_workers), "--no-access-log", "--log-level", "warning", "--no-proxy-headers"],
                            cwd=code, env=env, stdout=logs["web"], stderr=subprocess.STDOUT, start_new_session=True)
     worker = None if a.no_worker else subprocess.Popen(
         [str(BIN / "celery"), "-A", "config", "worker", "-Q", "default", "-c", "2", "--loglevel=WARNING",
