@@ -11,7 +11,6 @@ read-only: a reader never sees half a release, and a failure leaves nothing behi
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import hashlib
 import io
 import json
@@ -27,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 import orjson
+from isal import igzip
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
@@ -100,11 +100,12 @@ def _criteria_names(last_id: int) -> list[str]:
 
 
 class _Writer:
-    """votes.parquet and votes.jsonl.gz, written in a thread (pyarrow's Parquet writer and zlib
-    release the GIL while the main thread reads and transforms the next batch)."""
+    """votes.parquet and votes.jsonl.gz, written in a thread (pyarrow's Parquet writer and ISA-L's
+    deflate release the GIL while the main thread reads and transforms the next batch)."""
 
     def __init__(self, folder: Path, schema: pa.Schema) -> None:
-        self.gz = gzip.GzipFile(folder / "votes.jsonl.gz", "wb", compresslevel=1, mtime=0)
+        # ISA-L's deflate (isal): the same gzip format, about 3x less CPU than zlib at level 1.
+        self.gz = igzip.GzipFile(folder / "votes.jsonl.gz", "wb", compresslevel=1, mtime=0)
         self.pq = pq.ParquetWriter(folder / "votes.parquet", schema, compression="zstd")
         # One batch waiting at most: memory stays a few batches whatever the size of the release.
         self.q: queue.Queue[tuple[pa.Table, bytes] | None] = queue.Queue(maxsize=1)
