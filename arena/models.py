@@ -203,6 +203,10 @@ class Generation(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     first_token_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Media requests by the battle's own voter before the vote (arena.views.media): a claimed
+    # listening time for a clip that was never fetched is not believed (arena.services.votes).
+    fetch_count = models.PositiveIntegerField(default=0)
+    first_fetched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["turn__index", "slot__position"]
@@ -215,6 +219,7 @@ class Vote(models.Model):
     EXCL_NAMED = "named_mode"
     EXCL_VOID = "void_battle"
     EXCL_FRAUD = "fraud_flag"
+    EXCL_LISTEN = "listen_unverified"
     EXCL_TOO_FAST = "too_fast"
     EXCL_LOGIN_REQUIRED = "login_required"
 

@@ -7,8 +7,13 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
-from arena.models import Battle, Competitor, Generation, Slot
+from arena.models import Battle, Competitor, Generation, Slot, Vote, Voter
 from arena.services.render import markdown_html
+
+
+def criteria_for(modality: str) -> list[str]:
+    """The criteria a pairwise vote of this modality may judge separately (ARENA_CRITERIA_<MODALITY>)."""
+    return list(settings.ARENA_CRITERIA_BY_MODALITY.get(modality, []))
 
 
 def media_url(name: str) -> str:
@@ -65,7 +70,7 @@ def battle_public_state(battle: Battle) -> dict[str, Any]:
         "max_turns": settings.ARENA_MAX_TURNS,
         "can_continue": battle.modality == "text" and battle.status == Battle.READY and len(turns) < settings.ARENA_MAX_TURNS,
         "slots": [{"slot": s.letter, "outputs": by_slot[s.pk]} for s in slots],
-        "criteria": settings.ARENA_CRITERIA if battle.mode == Battle.MODE_PAIRWISE else [],
+        "criteria": criteria_for(battle.modality) if battle.mode == Battle.MODE_PAIRWISE else [],
         "min_listen_ms": settings.ARENA_MIN_LISTEN_MS if battle.modality in ("audio", "video") else 0,
     }
     if battle.status == Battle.VOID:
@@ -81,3 +86,60 @@ def battle_public_state(battle: Battle) -> dict[str, Any]:
 def reveal(battle: Battle) -> list[dict[str, str]]:
     slots = Slot.objects.filter(battle=battle).select_related("competitor").order_by("position")
     return [{"slot": s.letter, **competitor_public(s.competitor)} for s in slots]
+
+
+# ---- a voter's own page (/me/) ---------------------------------------------------------------------
+# Exclusions that the voter is not told about (shadow exclusion of a fraud flag, issue 12: a flagged
+# voter must see no difference, or the detector could be probed).
+SHADOW_REASON_PREFIXES = ("fraud",)
+
+REASON_TEXT = {
+    "named_mode": "a named side-by-side battle: kept, never counted for a leaderboard",
+    "identity_leak": "an answer gave away which model wrote it",
+    "listen_unverified": "the listening times could not be verified",
+    "void_battle": "the battle was void",
+}
+
+
+def vote_visible_status(vote: Vote) -> tuple[bool, str]:
+    """(counted, why not) as the voter may see it."""
+    if vote.counted or vote.exclusion_reason.startswith(SHADOW_REASON_PREFIXES):
+        return True, ""
+    why = REASON_TEXT.get(vote.exclusion_reason, vote.exclusion_reason.replace("_", " ") or "excluded")
+    if vote.exclusion_detail and vote.exclusion_reason not in ("named_mode",):
+        why = f"{why} ({vote.exclusion_detail})"
+    return False, why
+
+
+def voter_recent_votes(*, voters: list[Voter], limit: int = 50) -> list[dict[str, Any]]:
+    """The voter's most recent voted battles, names revealed. Only battles with a vote: nothing
+    about a battle still to be judged (its models, even its existence) is shown here."""
+    if not voters:
+        return []
+    votes = (
+        Vote.objects.filter(voter__in=voters, battle__status=Battle.VOTED)
+        .select_related("battle", "battle__prompt")
+        .order_by("-created", "-pk")[:limit]
+    )
+    votes = list(votes)
+    slots: dict[int, list[Slot]] = {}
+    for s in Slot.objects.filter(battle__in=[v.battle_id for v in votes]).select_related("competitor").order_by("position"):
+        slots.setdefault(s.battle_id, []).append(s)
+    out = []
+    for v in votes:
+        counted, why = vote_visible_status(v)
+        models = []
+        for s, place in zip(slots.get(v.battle_id, []), v.ranking):
+            models.append({"slot": s.letter, **competitor_public(s.competitor), "place": place})
+        if v.mode == Battle.MODE_PAIRWISE:
+            choice = dict(Vote.OUTCOME_CHOICES).get(v.outcome, v.outcome)
+        elif v.best_only:
+            choice = "Best: " + ", ".join(m["slot"] for m in models if m["place"] == 1)
+        else:
+            choice = "Ranking: " + " ".join(f"{m['slot']}={m['place']}" for m in models)
+        out.append({
+            "battle": v.battle.public_id, "created": v.created, "modality": v.modality, "mode": v.mode,
+            "anonymous": v.battle.anonymous, "prompt": v.battle.prompt.text, "models": models,
+            "choice": choice, "counted": counted, "why_not": why,
+        })
+    return out

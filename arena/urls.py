@@ -6,6 +6,8 @@ app_name = "arena"
 
 urlpatterns = [
     path("", views.battle_page, name="battle"),
+    path("me/", views.my_votes_page, name="me"),
+    path("terms/", views.terms_page, name="terms"),
     path("api/battles/", views.api_battle_create, name="api-battle-create"),
     path("api/battles/<str:public_id>/", views.api_battle_detail, name="api-battle-detail"),
     path("api/battles/<str:public_id>/turns/", views.api_battle_turn, name="api-battle-turn"),

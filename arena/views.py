@@ -8,16 +8,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, F
+from django.db.models.functions import Coalesce, Now
 from django.http import FileResponse, Http404, HttpRequest, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from arena.errors import ArenaError, BadRequest
-from arena.models import MODALITY_CHOICES, Battle, Competitor, Generation, Vote
+from arena.models import MODALITY_CHOICES, Battle, Competitor, Generation, Vote, Voter
 from arena.services import pow as proof_of_work
 from arena.services import ratelimits
-from arena.selectors import battle_public_state, reveal
+from arena.selectors import battle_public_state, criteria_for, reveal, voter_recent_votes
 from arena.services.battles import battle_continue, battle_create, battle_for_voter
 from arena.services.exclusions import vote_as_seen_by_voter
 from arena.services.prompts import random_prompt
@@ -64,23 +65,55 @@ def _body(request: HttpRequest) -> dict[str, Any]:
 
 
 def _modalities() -> list[dict[str, Any]]:
-    counts = dict(
-        Competitor.objects.filter(active=True, healthy=True).values_list("modality").annotate(n=Count("pk"))
-    )
-    return [{"value": m, "label": label, "models": counts.get(m, 0)} for m, label in MODALITY_CHOICES]
+    """Each modality with its available models and the K choices its roster allows."""
+    available = Competitor.objects.filter(active=True, healthy=True)
+    counts = dict(available.values_list("modality").annotate(n=Count("pk")))
+    # Blind battles draw only models with a sampling weight (arena.services.battles).
+    blind = dict(available.filter(sampling_weight__gt=0).values_list("modality").annotate(n=Count("pk")))
+    out = []
+    for m, label in MODALITY_CHOICES:
+        n, nb = counts.get(m, 0), blind.get(m, 0)
+        out.append({
+            "value": m, "label": label, "models": n,
+            "max_k": min(nb, settings.ARENA_K_MAX) if nb >= settings.ARENA_K_MIN else 0,
+            "criteria": [{"value": c, "label": c.replace("_", " ").capitalize()} for c in criteria_for(m)],
+        })
+    return out
 
 
 @require_GET
 def battle_page(request: HttpRequest):
+    modalities = _modalities()
     context = {
-        "modalities": _modalities(),
+        "modalities": modalities,
         "k_options": list(range(settings.ARENA_K_MIN, settings.ARENA_K_MAX + 1)),
         "k_default": settings.ARENA_K_DEFAULT,
         "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS,
-        "criteria": settings.ARENA_CRITERIA,
+        "page_config": {
+            "kDefault": settings.ARENA_K_DEFAULT,
+            "kMin": settings.ARENA_K_MIN,
+            "maxK": {m["value"]: m["max_k"] for m in modalities},
+        },
         "release_opt_out": bool(getattr(voter_for_request(request, create=False), "release_opt_out", False)),
     }
     return render(request, "arena/battle.html", context)
+
+
+@require_GET
+def my_votes_page(request: HttpRequest):
+    """The voter's own recent votes: revealed names, and whether each counted (and why not)."""
+    voters = []
+    me = voter_for_request(request, create=False)
+    if me is not None:
+        voters.append(me)
+    if request.user.is_authenticated:
+        voters += [v for v in Voter.objects.filter(user=request.user) if me is None or v.pk != me.pk]
+    return render(request, "arena/me.html", {"votes": voter_recent_votes(voters=voters), "has_voter": bool(voters)})
+
+
+@require_GET
+def terms_page(request: HttpRequest):
+    return render(request, "arena/terms.html", {"release_delay_days": getattr(settings, "ARENA_RELEASE_DELAY_DAYS", 30)})
 
 
 @require_POST
@@ -195,11 +228,18 @@ def media(request: HttpRequest, name: str):
         raise Http404("No such file.")
     battle = gen.slot.battle
     voter = voter_for_request(request, create=False)
-    if battle.status != Battle.VOTED and (voter is None or voter.pk != battle.voter_id):
+    own = voter is not None and voter.pk == battle.voter_id
+    if battle.status != Battle.VOTED and not own:
         raise Http404("No such file.")
     path = Path(settings.MEDIA_ROOT) / name
     if not path.is_file():
         raise Http404("No such file.")
+    if own and battle.status in (Battle.GENERATING, Battle.READY):
+        # Evidence for the vote's listening check: this voter did load this clip (one UPDATE;
+        # a player's range requests only add to the count).
+        Generation.objects.filter(pk=gen.pk).update(
+            fetch_count=F("fetch_count") + 1, first_fetched_at=Coalesce("first_fetched_at", Now())
+        )
     response = FileResponse(path.open("rb"), content_type=gen.media_mime or mimetypes.guess_type(name)[0])
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"

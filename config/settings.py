@@ -337,7 +337,22 @@ ARENA_MIN_LISTEN_MS = envint("ARENA_MIN_LISTEN_MS", "3000")
 # --no-proxy-headers so that it never rewrites it itself (arena.services.voters).
 ARENA_TRUST_X_FORWARDED_FOR = envbool("ARENA_TRUST_X_FORWARDED_FOR", "False")
 ARENA_TRUSTED_PROXIES = envlist("ARENA_TRUSTED_PROXIES", "127.0.0.1,::1")
-ARENA_CRITERIA = envlist("ARENA_CRITERIA", "helpfulness,accuracy,style")
+# Criteria a pairwise vote may judge separately, per modality (ARENA_CRITERIA_<MODALITY>, comma-separated;
+# an empty value turns them off for that modality). ARENA_CRITERIA, the older single list, still sets text's.
+ARENA_CRITERIA_BY_MODALITY = {
+    "text": envlist("ARENA_CRITERIA_TEXT", ",".join(envlist("ARENA_CRITERIA", "helpfulness,accuracy,style"))),
+    "image": envlist("ARENA_CRITERIA_IMAGE", "prompt_alignment,aesthetics"),  # as K-Sort Arena asks
+    "audio": envlist("ARENA_CRITERIA_AUDIO", "musicality,prompt_adherence"),
+    "video": envlist("ARENA_CRITERIA_VIDEO", "prompt_alignment,visual_quality,motion"),
+    "3d": envlist("ARENA_CRITERIA_3D", "geometry,texture"),
+}
+# Every criterion of any modality (the leaderboards `criterion:<name>` are per modality anyway).
+ARENA_CRITERIA = sorted({c for cs in ARENA_CRITERIA_BY_MODALITY.values() for c in cs})
+# Prompt language: a label only when the detector is at least this sure and the language is one
+# of ARENA_LANGUAGES (ISO 639-1, comma-separated); otherwise "und". Short English prompts were
+# read as Icelandic or Scots Gaelic without this.
+ARENA_LANGUAGES = envlist("ARENA_LANGUAGES", "en,zh,es,fr,de,ja,ko,ru,pt,it,nl,pl,tr,ar,hi,vi,id,uk,sv,cs,fa,he,th,el")
+ARENA_LANGUAGE_MIN_CONFIDENCE = envfloat("ARENA_LANGUAGE_MIN_CONFIDENCE", "0.7")
 # Fraud detection (ratings.integrity): a voter's votes are audited after every N of them, and every
 # modality every ARENA_AUDIT_BEAT_S by beat, over the last ARENA_AUDIT_DAYS days, at this FDR.
 ARENA_AUDIT_EVERY_N_VOTES = envint("ARENA_AUDIT_EVERY_N_VOTES", "25")

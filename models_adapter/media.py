@@ -336,3 +336,33 @@ def strip_metadata(data: bytes, mime: str) -> bytes:
     # Parsers walking off the end, or hostile nesting (moov in moov in moov..., deep JSON).
     except (struct.error, IndexError, UnicodeDecodeError, RecursionError) as e:
         raise ValueError(f"malformed {kind}: {e}") from None
+
+
+# --- Duration (audio/video): how long one full play lasts -------------------------------------
+def media_duration_s(data: bytes, mime: str) -> float | None:
+    """Seconds of a WAV or MP4/MOV clip read from its headers, or None when it cannot be told
+    (another format, a damaged file). The vote's listening rule uses it: a clip shorter than the
+    minimum is heard in full by one play."""
+    try:
+        if mime in ("audio/wav", "audio/x-wav", "audio/wave"):
+            chunks = dict(_riff_chunks(data, b"WAVE"))
+            fmt, pcm = chunks.get(b"fmt "), chunks.get(b"data")
+            if fmt is None or pcm is None or len(fmt) < 12:
+                return None
+            (byte_rate,) = struct.unpack("<I", fmt[8:12])
+            return len(pcm) / byte_rate if byte_rate else None
+        if mime in ("video/mp4", "video/quicktime", "audio/mp4"):
+            buf = bytearray(data)
+            for btype, _s, pstart, bend in _mp4_boxes(buf, 0, len(buf)):
+                if btype != b"moov":
+                    continue
+                for mtype, _ms, mpay, _me in _mp4_boxes(buf, pstart, bend):
+                    if mtype == b"mvhd":
+                        if buf[mpay] == 1:
+                            timescale, duration = struct.unpack(">IQ", buf[mpay + 20:mpay + 32])
+                        else:
+                            timescale, duration = struct.unpack(">II", buf[mpay + 12:mpay + 20])
+                        return duration / timescale if timescale else None
+    except (ValueError, struct.error, IndexError):
+        return None
+    return None

@@ -42,7 +42,13 @@ def api_leaderboard(request: HttpRequest) -> JsonResponse:
             return JsonResponse(live)
     snap = leaderboard_latest(modality=modality, category=category, method=method)
     if snap is None:
-        return _error(f"No {method} leaderboard for {modality} / {category} yet.", status=404)
+        # A valid leaderboard that nobody has voted into existence yet: an empty board, not an error.
+        note = f"No counted votes for the {modality} / {category} leaderboard yet: judge a few blind battles at /."
+        return JsonResponse({
+            "snapshot": None, "modality": modality, "category": category, "method": method, "votes": 0,
+            "fingerprint": None, "created": None, "params": {}, "code_version": "", "models": [], "fragility": [],
+            "note": note, "notes": [note],
+        })
     return JsonResponse(snapshot_json(snap, plots=request.GET.get("plots") == "1"))
 
 

@@ -39,9 +39,16 @@ def _can_answer(qs, prompt: Prompt):
 def _pick_blind(modality: str, k: int, prompt: Prompt) -> list[Competitor]:
     """The configured matchmaking policy draws among the active, healthy models that can answer
     (a sampling weight of 0 keeps a model out of blind battles)."""
-    pool = list(_can_answer(Competitor.objects.filter(modality=modality, active=True, healthy=True, sampling_weight__gt=0),
-                            prompt).order_by("pk"))
+    available = Competitor.objects.filter(modality=modality, active=True, healthy=True, sampling_weight__gt=0)
+    pool = list(_can_answer(available, prompt).order_by("pk"))
     if len(pool) < k:
+        roster = available.count()
+        if roster < k:
+            # Too few models at all: another prompt would not help.
+            raise Unavailable(
+                f"Only {roster} {modality} model{'s' if roster != 1 else ''} can battle right now; this battle needs {k}."
+                + (f" Choose at most {roster} outputs." if k > 2 and roster >= settings.ARENA_K_MIN else "")
+            )
         raise Unavailable(
             f"Only {len(pool)} {modality} models can answer this prompt right now; this battle needs {k}."
             + (" Try a random prompt." if prompt.source == Prompt.SOURCE_USER else "")

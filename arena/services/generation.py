@@ -22,6 +22,7 @@ from arena.models import PREGENERATED, Battle, Competitor, Generation, Pregenera
 from arena.services.events import battle_group, flush, publish_chunk, publish_on_commit
 from arena.services.partials import partial_key
 from models_adapter.base import AdapterError, GenerationRequest, Turn as ChatTurn, adapter_class, build_adapter
+from models_adapter.media import media_duration_s
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,11 @@ def run_generation(generation_id: int) -> None:
     text = result.text or "".join(parts)
     now = timezone.now()
     meta = dict(result.meta or {}, seconds=round(time.monotonic() - started, 3))
+    if result.media and result.media.mime.split("/")[0] in ("audio", "video"):
+        # Read from the file itself (an adapter's own figure may be off): the vote's listening rule.
+        duration = media_duration_s(result.media.data, result.media.mime)
+        if duration is not None:
+            meta["duration_s"] = round(duration, 3)
     if text:
         meta["style"] = style_counts(text)
     # Two statements, each committed on its own (no lock held across them): this output is

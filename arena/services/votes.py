@@ -12,7 +12,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from arena.errors import BadRequest, Conflict, Forbidden
-from arena.models import LETTERS, Battle, Vote, Voter
+from arena.models import LETTERS, Battle, Generation, Vote, Voter
+from arena.selectors import criteria_for
 from arena.services.integrity import identity_leak, too_fast
 from arena.signals import vote_committed
 
@@ -62,9 +63,11 @@ def _criteria(battle: Battle, criteria: object) -> dict[str, str]:
         return {}
     if battle.mode != Battle.MODE_PAIRWISE or not isinstance(criteria, dict):
         raise BadRequest("Per-criterion votes are a mapping {criterion: a|b|tie|both_bad}, for pairwise battles.")
-    unknown = [c for c in criteria if c not in settings.ARENA_CRITERIA]
+    known = criteria_for(battle.modality)
+    unknown = [c for c in criteria if c not in known]
     if unknown:
-        raise BadRequest(f"Unknown criterion {unknown[0]!r}; known: {', '.join(settings.ARENA_CRITERIA)}.")
+        listed = ", ".join(known) if known else "none"
+        raise BadRequest(f"Unknown criterion {unknown[0]!r} for {battle.modality} battles; known: {listed}.")
     bad = [c for c, v in criteria.items() if v not in PAIRWISE_OUTCOMES]
     if bad:
         raise BadRequest(f"Criterion {bad[0]!r}: choose a, b, tie or both_bad.")
@@ -82,14 +85,61 @@ def _listen_ms(battle: Battle, listen: object) -> dict[str, int]:
     return {k: int(v) for k, v in listen.items()}
 
 
-def _check_listened(battle: Battle, listen: dict[str, int]) -> None:
-    """A music or video verdict needs each clip heard for a while (the page enforces it too)."""
+# A full play of a clip measured in the browser can fall a little short of the file's duration
+# (the first frame starts the clock late); and the browser's clock and ours differ by a request.
+FULL_PLAY_TOLERANCE_MS = 300
+CLOCK_SLACK_MS = 1500
+
+
+def _clips(battle: Battle) -> dict[str, Generation]:
+    """The audio/video output of each slot (their battles have one turn)."""
+    gens = Generation.objects.filter(slot__battle=battle, turn__index=0).select_related("slot")
+    return {g.slot.letter: g for g in gens}
+
+
+def required_listen_ms(need: int, gen: Generation | None) -> int:
+    """The minimum, or one full play of a clip shorter than the minimum."""
+    duration = (gen.meta or {}).get("duration_s") if gen is not None else None
+    if isinstance(duration, (int, float)) and duration > 0:
+        return int(min(need, max(0, duration * 1000 - FULL_PLAY_TOLERANCE_MS)))
+    return need
+
+
+def _check_listened(battle: Battle, listen: dict[str, int], clips: dict[str, Generation]) -> None:
+    """A music or video verdict needs each clip heard for a while (the page enforces it too).
+    Claiming less than that is plainly an incomplete vote: refused, nothing written."""
     need = settings.ARENA_MIN_LISTEN_MS
     if battle.modality not in ("audio", "video") or need <= 0:
         return
-    short = [ch for ch in LETTERS[: battle.k] if listen.get(ch, 0) < need]
+    short = [ch for ch in LETTERS[: battle.k] if listen.get(ch, 0) < required_listen_ms(need, clips.get(ch))]
     if short:
-        raise BadRequest(f"Play each clip for at least {need / 1000:g} s before voting (not yet: {', '.join(short)}).")
+        verb = "Watch" if battle.modality == "video" else "Listen to"
+        raise BadRequest(
+            f"{verb} each clip for at least {need / 1000:g} s (or to its end, if shorter) before voting "
+            f"(not yet: {', '.join(short)})."
+        )
+
+
+def _listen_unverified(battle: Battle, listen: dict[str, int], clips: dict[str, Generation], now: dt.datetime) -> str:
+    """Why the claimed listening times cannot be true ("" when they can). A clip can only have
+    played after this voter's browser fetched it, and only once it was generated: its claimed
+    time must fit between that moment (for the last clip to finish: the battle becoming ready)
+    and the vote. A clip never fetched cannot have been heard at all. Such a vote is kept, not
+    counted: the claim comes from the client, the server's own records decide."""
+    if battle.modality not in ("audio", "video") or not listen:
+        return ""
+    for letter in sorted(listen):
+        claimed = listen[letter]
+        if claimed <= 0:
+            continue
+        gen = clips.get(letter)
+        if gen is None or gen.fetch_count == 0 or gen.first_fetched_at is None:
+            return f"clip {letter} was never loaded, yet {claimed} ms of it were reported"
+        since = max(t for t in (gen.first_fetched_at, gen.finished_at) if t is not None)
+        elapsed = (now - since).total_seconds() * 1000
+        if claimed > elapsed + CLOCK_SLACK_MS:
+            return f"clip {letter}: {claimed} ms reported only {max(elapsed, 0) / 1000:.1f} s after it was loaded"
+    return ""
 
 
 def vote_cast(
@@ -115,7 +165,8 @@ def vote_cast(
     first = _ms_to_dt(timings.get("first_interaction_at"), "timings.first_interaction_at")
     voted = _ms_to_dt(timings.get("voted_at"), "timings.voted_at")
     listen = _listen_ms(battle, data.get("listen_ms"))
-    _check_listened(battle, listen)
+    clips = _clips(battle) if battle.modality in ("audio", "video") else {}
+    _check_listened(battle, listen, clips)
     key = data.get("idempotency_key") or ""
     if not isinstance(key, str) or len(key) > 64:
         raise BadRequest("idempotency_key must be a string of at most 64 characters.")
@@ -141,9 +192,12 @@ def vote_cast(
             counted, reason, detail = False, Vote.EXCL_NAMED, "named side-by-side battle"
         else:
             leak = identity_leak(locked)
-            fast = None if leak else too_fast(locked, now=timezone.now())
+            unheard = _listen_unverified(locked, listen, _clips(locked) if clips else {}, timezone.now())
+            fast = None if leak or unheard else too_fast(locked, now=timezone.now())
             if leak:
                 counted, reason, detail = False, Vote.EXCL_IDENTITY_LEAK, leak
+            elif unheard:
+                counted, reason, detail = False, Vote.EXCL_LISTEN, unheard
             elif fast:
                 # Kept, not counted: faster than anyone can read the outputs.
                 counted, reason, detail = False, Vote.EXCL_TOO_FAST, fast

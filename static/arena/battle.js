@@ -1,6 +1,8 @@
 // The battle page: start a blind (or named) battle, stream the outputs over a WebSocket, unlock
 // the vote only when every output is complete, vote, reveal the names, play the next round.
 // No model identity is known to this page before the server's vote response.
+// Keyboard: Ctrl+Enter starts; A, B, T, N vote; number keys give the focused (or next unplaced)
+// K-wise output its place. No inline script: the page's settings come in a JSON block.
 (function () {
   "use strict";
   const $ = (sel) => document.querySelector(sel);
@@ -15,6 +17,9 @@
     return e;
   };
   const csrf = () => (document.querySelector("[name=csrfmiddlewaretoken]") || {}).value || "";
+  const config = JSON.parse((document.getElementById("arena-config") || {}).textContent || "{}");
+  const FULL_PLAY_TOLERANCE_MS = 300; // as the server (arena.services.votes)
+  const INTRO_KEY = "arena.intro.dismissed";
 
   let mode = "pairwise";
   let drawnPromptId = null;
@@ -26,6 +31,10 @@
   let timings = {};
   let listen = {}; // slot letter -> ms played
   let playing = {}; // slot letter -> performance.now() when play began
+  let durations = {}; // slot letter -> ms of one full play (from the media element)
+  let sending = false; // a follow-up turn is on its way: no vote may slip in
+  let voting = false; // a vote is on its way
+  let chosen = null; // the vote buttons this voter used, marked after the reveal
   const texts = {}; // "A:0" -> text received so far (for de-duplicating chunks by offset)
   const QUIET_SYNC_MS = 3000; // generating, and nothing heard for this long: ask for the state
 
@@ -53,10 +62,38 @@
   // ---- setup -------------------------------------------------------------------------------
   function setMode(m) {
     mode = m;
-    document.querySelectorAll(".mode").forEach((b) => b.classList.toggle("active", b.dataset.mode === m));
+    document.querySelectorAll(".mode").forEach((b) => {
+      const on = b.dataset.mode === m;
+      b.classList.toggle("active", on);
+      b.setAttribute("aria-selected", on ? "true" : "false");
+      b.tabIndex = on ? 0 : -1;
+      if (on) $("#mode-panel").setAttribute("aria-labelledby", b.id);
+    });
     document.querySelectorAll(".kwise-only").forEach((x) => (x.hidden = m !== "kwise"));
     document.querySelectorAll(".named-only").forEach((x) => (x.hidden = m !== "named"));
     if (m === "named") loadNamedPickers();
+    updateKChoices();
+  }
+
+  // K choices the roster of the chosen modality allows (at most one output per available model).
+  function updateKChoices() {
+    const modality = $("#modality").value;
+    const maxK = (config.maxK || {})[modality] ?? 6;
+    const kSel = $("#k");
+    [...kSel.options].forEach((o) => (o.disabled = Number(o.value) > maxK));
+    if (kSel.selectedOptions[0] && kSel.selectedOptions[0].disabled) {
+      const ok = [...kSel.options].filter((o) => !o.disabled);
+      if (ok.length) kSel.value = ok[ok.length - 1].value;
+    }
+    const note = $("#k-note");
+    const label = $("#modality").selectedOptions[0] ? $("#modality").selectedOptions[0].textContent.trim() : modality;
+    const kwiseImpossible = mode === "kwise" && maxK < (config.kMin || 3);
+    note.textContent = kwiseImpossible
+      ? `${label}: too few models for a K-wise battle (it needs at least ${config.kMin || 3}). Choose A vs B instead.`
+      : (mode === "kwise" && maxK < 6 ? `${label}: at most ${maxK} outputs (one per available model).` : "");
+    note.hidden = mode !== "kwise" || !note.textContent;
+    kSel.disabled = kwiseImpossible;
+    $("#start").disabled = kwiseImpossible;
   }
 
   let roster = [];
@@ -72,7 +109,8 @@
     const box = $("#named-pickers");
     if (box.children.length >= 6) return;
     const sel = el("select", { class: "named-model", "data-testid": "named-model" });
-    roster.forEach((m, j) => sel.append(el("option", { value: m.slug, text: `${m.model} — ${m.organization}` })));
+    roster.forEach((m) => sel.append(el("option", { value: m.slug, text: m.organization ? `${m.model} — ${m.organization}` : m.model })));
+    sel.setAttribute("aria-label", `Model ${box.children.length + 1}`);
     sel.selectedIndex = Math.min(i ?? box.children.length, roster.length - 1);
     box.append(sel);
   }
@@ -88,7 +126,8 @@
   }
 
   async function start(ev) {
-    ev.preventDefault();
+    if (ev) ev.preventDefault();
+    if ($("#start").disabled) return;
     showError("");
     const text = $("#prompt").value;
     const body = { modality: $("#modality").value, prompt: text };
@@ -100,25 +139,41 @@
       const state = await api("POST", "/api/battles/", body);
       beginBattle(state);
     } catch (e) { showError(e.message); }
-    finally { $("#start").disabled = false; }
+    finally { $("#start").disabled = false; updateKChoices(); }
   }
 
   // ---- battle ------------------------------------------------------------------------------
   function beginBattle(state) {
-    battle = state; ready = false; finished = false; timings = {}; listen = {}; playing = {};
+    battle = state; ready = false; finished = false; timings = {}; listen = {}; playing = {}; durations = {};
+    sending = false; voting = false; chosen = null;
     for (const k of Object.keys(texts)) delete texts[k];
     $("#setup").hidden = true;
     $("#battle").hidden = false;
     $("#after").hidden = true;
     $("#feedback").value = "";
     $("#feedback").hidden = false;
-    document.querySelectorAll("[data-criterion]").forEach((s) => (s.value = ""));
-    $("#criteria-box").hidden = !(state.criteria && state.criteria.length);
+    renderCriteria(state.criteria || []);
     $("#pairwise-vote").hidden = state.mode !== "pairwise";
     $("#kwise-vote").hidden = state.mode !== "kwise";
+    document.querySelectorAll(".vote-btn").forEach((b) => { b.classList.remove("chosen"); b.removeAttribute("aria-pressed"); });
     render(state);
     setStatus();
     connect(state.battle);
+    $("#grid").focus(); // keyboard and screen-reader users land on the outputs
+  }
+
+  // Criteria are per modality (the server says which): one select per criterion, labelled.
+  function renderCriteria(criteria) {
+    const list = $("#criteria-list");
+    list.textContent = "";
+    criteria.forEach((c) => {
+      const sel = el("select", { "data-criterion": c, "data-testid": `criterion-${c}` });
+      [["", "—"], ["a", "A"], ["b", "B"], ["tie", "Tie"], ["both_bad", "Both bad"]].forEach(([v, t]) => sel.append(el("option", { value: v, text: t })));
+      const name = c.replace(/_/g, " ");
+      list.append(el("label", {}, document.createTextNode(name.charAt(0).toUpperCase() + name.slice(1) + " "), sel));
+    });
+    $("#criteria-box").hidden = !criteria.length;
+    $("#criteria-box").open = false;
   }
 
   function connect(id) {
@@ -159,27 +214,41 @@
   function card(letter) { return document.querySelector(`.card[data-slot="${letter}"]`); }
   function outBox(letter, turn) { return document.querySelector(`.card[data-slot="${letter}"] .output[data-turn="${turn}"]`); }
 
+  function renderPrompt(state) {
+    const box = $("#battle-prompt");
+    box.textContent = "";
+    if (state.modality === "text") { box.hidden = true; return; } // each card shows every turn above its answer
+    state.turns.forEach((t) => box.append(el("p", { class: "turn-prompt", "data-testid": `turn-prompt-${t.index}` },
+      el("span", { class: "turn-label", text: state.turns.length > 1 ? `Prompt ${t.index + 1}: ` : "Prompt: " }),
+      document.createTextNode(t.prompt))));
+    box.hidden = false;
+  }
+
   function render(state) {
+    // Media elements are rebuilt: what was playing stops counting here (and is kept).
+    for (const l of Object.keys(playing)) { listen[l] = (listen[l] || 0) + (performance.now() - playing[l]); delete playing[l]; }
+    renderPrompt(state);
     const grid = $("#grid");
     grid.className = `grid k${state.k} ${state.modality}`;
     grid.textContent = "";
     state.slots.forEach((s) => {
       const title = el("h3", { class: "slot-title", "data-testid": `slot-title-${s.slot}` }, document.createTextNode(`Model ${s.slot}`));
       if (s.model) title.append(el("span", { class: "name", text: ` · ${s.model}` }));
-      const c = el("article", { class: "card", "data-slot": s.slot, "data-testid": `slot-${s.slot}` }, title);
+      const c = el("article", { class: "card", "data-slot": s.slot, "data-testid": `slot-${s.slot}`, tabindex: "-1", "aria-labelledby": `title-${s.slot}` }, title);
+      title.id = `title-${s.slot}`;
       const conv = el("div", { class: "conversation" });
       state.turns.forEach((t) => {
-        if (state.turns.length > 1 || state.modality === "text") conv.append(el("div", { class: "user-msg", text: t.prompt }));
+        if (state.modality === "text") conv.append(el("div", { class: "user-msg", text: t.prompt }));
         conv.append(el("div", { class: "output pending", "data-turn": String(t.index), "data-testid": `output-${s.slot}-${t.index}` }));
       });
       c.append(conv);
       if (state.mode === "kwise") {
-        const place = el("select", { class: "place", "data-slot": s.slot, "data-testid": `place-${s.slot}`, disabled: "" });
+        const place = el("select", { class: "place", "data-slot": s.slot, "data-testid": `place-${s.slot}`, disabled: "", "aria-label": `Place of output ${s.slot}` });
         place.append(el("option", { value: "", text: "place…" }));
         for (let i = 1; i <= state.k; i++) place.append(el("option", { value: String(i), text: String(i) }));
         place.addEventListener("change", () => { interacted(); unlock(); });
         const best = el("button", { type: "button", class: "best vote-btn", "data-slot": s.slot, "data-testid": `best-${s.slot}`, disabled: "" }, document.createTextNode("★ Best"));
-        best.addEventListener("click", () => vote({ best: s.slot }));
+        best.addEventListener("click", () => { chosen = [best]; vote({ best: s.slot }); });
         c.append(el("div", { class: "rank-row" }, place, best));
       }
       grid.append(c);
@@ -214,7 +283,11 @@
     box.classList.remove("pending", "streaming");
     box.classList.add("done");
     box.textContent = "";
-    if (o.media) box.append(mediaElement(o.slot, o.media));
+    if (o.media) {
+      box.append(mediaElement(o.slot, o.media));
+      const kind = o.media.mime.split("/")[0];
+      if (kind === "audio" || kind === "video") box.append(el("p", { class: "listen hint", "data-slot": o.slot, "data-testid": `listen-${o.slot}` }));
+    }
     if (o.html) { const d = el("div", { class: "md" }); d.innerHTML = o.html; box.append(d); } // sanitised on the server
   }
 
@@ -222,15 +295,17 @@
     const kind = media.mime.split("/")[0];
     let m;
     if (media.mime.startsWith("model/")) {
-      m = el("model-viewer", { src: media.url, "camera-controls": "", "auto-rotate": "", "shadow-intensity": "1", alt: `3D output ${letter}` });
+      m = el("model-viewer", { src: media.url, "camera-controls": "", "shadow-intensity": "1", alt: `3D output ${letter}` });
+      if (!window.matchMedia("(prefers-reduced-motion: reduce)").matches) m.setAttribute("auto-rotate", ""); // WCAG 2.3.3
     } else if (kind === "image") {
       m = el("img", { src: media.url, alt: `Output ${letter}` });
     } else if (kind === "audio" || kind === "video") {
-      m = el(kind, { src: media.url, controls: "", preload: "auto" });
+      m = el(kind, { src: media.url, controls: "", preload: "auto", "aria-label": `${kind === "video" ? "Video" : "Audio"} output ${letter}` });
       m.addEventListener("play", () => { playing[letter] = performance.now(); interacted(); });
-      const stop = () => { if (playing[letter]) { listen[letter] = (listen[letter] || 0) + (performance.now() - playing[letter]); delete playing[letter]; } };
+      const stop = () => { if (playing[letter]) { listen[letter] = (listen[letter] || 0) + (performance.now() - playing[letter]); delete playing[letter]; } unlock(); };
       m.addEventListener("pause", stop); m.addEventListener("ended", stop);
-      m.addEventListener("timeupdate", () => { if (ready) unlock(); });
+      m.addEventListener("loadedmetadata", () => { if (Number.isFinite(m.duration) && m.duration > 0) durations[letter] = m.duration * 1000; unlock(); });
+      m.addEventListener("timeupdate", () => unlock());
     } else {
       m = el("a", { href: media.url, text: "download output" });
     }
@@ -248,12 +323,12 @@
     const st = battle.status;
     ready = st === "ready";
     const s = $("#status");
-    if (st === "generating") s.textContent = "Generating… the vote opens when every output is complete.";
+    if (st === "generating") setText(s, "Generating… the vote opens when every output is complete.");
     else if (st === "ready") {
-      s.textContent = battle.mode === "kwise" ? "Rank the outputs, or pick the best." : "Which is better?";
+      setText(s, battle.mode === "kwise" ? "Rank the outputs, or pick the best." : "Which is better?");
       if (!timings.shown_at) timings.shown_at = Date.now();
-    } else if (st === "void") s.textContent = battle.message || "This battle is void.";
-    else if (st === "voted") s.textContent = "Voted.";
+    } else if (st === "void") setText(s, battle.message || "This battle is void.");
+    else if (st === "voted") setText(s, "Voted.");
     unlock();
     $("#continue-form").hidden = !(ready && battle.can_continue);
     if (st === "void") { finished = true; showAfter("", true); }
@@ -264,17 +339,39 @@
     return (listen[letter] || 0) + (playing[letter] ? performance.now() - playing[letter] : 0);
   }
 
+  // The minimum, or one full play of a clip shorter than it (the server applies the same rule
+  // to the file's own duration).
+  function required(letter, need) {
+    const d = durations[letter];
+    return d ? Math.min(need, Math.max(0, d - FULL_PLAY_TOLERANCE_MS)) : need;
+  }
+
+  function setText(node, text) { if (node.textContent !== text) node.textContent = text; } // aria-live: announce changes only
+
   // Votes open when every output is complete and, for audio and video, each clip has played
-  // for the minimum time (the server checks it too).
+  // for the minimum time or to its end (the server checks it too). Never while a follow-up
+  // turn or a vote is on its way.
   function unlock() {
-    const need = (battle && battle.min_listen_ms) || 0;
-    const short = need ? battle.slots.map((s) => s.slot).filter((l) => listened(l) < need) : [];
-    const open = ready && !finished && short.length === 0;
+    if (!battle) return;
+    const need = battle.min_listen_ms || 0;
+    const watch = battle.modality === "video";
+    const short = need ? battle.slots.map((s) => s.slot).filter((l) => listened(l) < required(l, need)) : [];
+    document.querySelectorAll(".listen").forEach((p) => {
+      const l = p.dataset.slot;
+      const left = Math.max(0, required(l, need) - listened(l));
+      const whole = durations[l] && durations[l] - FULL_PLAY_TOLERANCE_MS < need;
+      setText(p, left <= 0 ? `✓ ${watch ? "Watched" : "Heard"} enough of ${l}`
+        : whole ? `${watch ? "Watch" : "Listen to"} ${l} to the end (${(left / 1000).toFixed(1)} s left)`
+          : `${watch ? "Watch" : "Listen to"} ${l} for ${(left / 1000).toFixed(1)} s more`);
+      p.classList.toggle("met", left <= 0);
+    });
+    const open = ready && !finished && !sending && !voting && short.length === 0;
     document.querySelectorAll(".vote-btn:not(#submit-ranking)").forEach((b) => (b.disabled = !open));
     document.querySelectorAll(".place").forEach((p) => (p.disabled = !open));
     updateRankingButton(open);
-    if (ready && !finished && short.length) $("#status").textContent = `Listen to every clip for at least ${need / 1000} s to vote (still: ${short.join(", ")}).`;
-    else if (ready && !finished && need) $("#status").textContent = battle.mode === "kwise" ? "Rank the outputs, or pick the best." : "Which is better?";
+    if (ready && !finished && !sending && short.length) {
+      setText($("#status"), `${watch ? "Watch" : "Listen to"} every clip for at least ${need / 1000} s, or to its end if shorter, to vote (still: ${short.join(", ")}).`);
+    } else if (ready && !finished && !sending && need) setText($("#status"), battle.mode === "kwise" ? "Rank the outputs, or pick the best." : "Which is better?");
   }
 
   function updateRankingButton(open) {
@@ -286,17 +383,22 @@
 
   async function sendFollowup(ev) {
     ev.preventDefault();
+    if (sending || voting) return;
     const text = $("#followup").value;
+    sending = true;
+    unlock(); // the vote buttons lock before the request leaves: no vote can slip in between
     try {
       const state = await api("POST", `/api/battles/${battle.battle}/turns/`, { prompt: text });
       $("#followup").value = "";
       battle = state; ready = false;
       render(state);
     } catch (e) { showError(e.message); }
+    finally { sending = false; unlock(); }
   }
 
   async function vote(ballot) {
-    if (!ready) return;
+    if (!ready || finished || sending || voting) return;
+    voting = true;
     interacted();
     timings.voted_at = Date.now();
     for (const l of Object.keys(playing)) { listen[l] = (listen[l] || 0) + (performance.now() - playing[l]); delete playing[l]; }
@@ -315,12 +417,14 @@
       const send = (b) => api("POST", `/api/battles/${battle.battle}/vote/`, b);
       // static/arena/pow.js: past the threshold the server asks for a solved challenge first.
       const res = await (window.ArenaPow ? ArenaPow.send(send, body, (t) => ($("#status").textContent = t)) : send(body));
+      voting = false;
       reveal(res);
-    } catch (e) { showError(e.message); setStatus(); }
+    } catch (e) { voting = false; showError(e.message); setStatus(); }
   }
 
   function submitRanking() {
     const ranking = [...document.querySelectorAll(".place")].map((p) => Number(p.value));
+    chosen = [$("#submit-ranking")];
     vote({ ranking });
   }
 
@@ -329,13 +433,19 @@
     battle.status = "voted";
     res.models.forEach((m, i) => {
       const t = document.querySelector(`[data-testid="slot-title-${m.slot}"]`);
-      if (t && !t.querySelector(".name")) t.append(el("span", { class: "name", "data-testid": `name-${m.slot}`, text: ` · ${m.model}` }), el("small", { class: "org", text: ` (${m.organization})` }));
+      if (t && !t.querySelector(".name")) {
+        t.append(el("span", { class: "name", "data-testid": `name-${m.slot}`, text: ` · ${m.model}` }));
+        if (m.organization) t.append(el("small", { class: "org", text: ` (${m.organization})` })); // no empty brackets
+      }
       const c = card(m.slot);
       if (c && res.ranking[i] === 1) c.classList.add("winner");
     });
     $("#continue-form").hidden = true;
-    $("#status").textContent = "Thank you! Here are the models.";
+    setText($("#status"), "Thank you! Here are the models.");
     showAfter(res.counted ? "Your vote counts toward the leaderboard." : `Your vote is kept but not counted: ${res.excluded_because}.`, false);
+    (chosen || []).forEach((b) => { b.classList.add("chosen"); b.setAttribute("aria-pressed", "true"); });
+    document.querySelectorAll(".place").forEach((p) => p.classList.toggle("chosen", !!p.value && (chosen || []).includes($("#submit-ranking"))));
+    $("#result").focus(); // the result is read out and the next Tab reaches "New round"
   }
 
   function showAfter(text, isVoid) {
@@ -358,20 +468,77 @@
 
   // ---- wiring ------------------------------------------------------------------------------
   document.querySelectorAll(".mode").forEach((b) => b.addEventListener("click", () => setMode(b.dataset.mode)));
-  $("#modality").addEventListener("change", () => { drawnPromptId = null; if (mode === "named") loadNamedPickers(); });
+  // A tablist: arrow keys (and Home/End) move between the tabs.
+  $("#modes").addEventListener("keydown", (ev) => {
+    const tabs = [...document.querySelectorAll(".mode")];
+    const i = tabs.indexOf(document.activeElement);
+    if (i < 0) return;
+    const j = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[ev.key];
+    if (j === undefined) return;
+    ev.preventDefault();
+    const t = tabs[(j + tabs.length) % tabs.length];
+    setMode(t.dataset.mode);
+    t.focus();
+  });
+  $("#modality").addEventListener("change", () => { drawnPromptId = null; updateKChoices(); if (mode === "named") loadNamedPickers(); });
   $("#add-model").addEventListener("click", () => addPicker());
   $("#random-prompt").addEventListener("click", randomPrompt);
   $("#prompt-form").addEventListener("submit", start);
   $("#continue-form").addEventListener("submit", sendFollowup);
-  document.querySelectorAll("#pairwise-vote .vote-btn").forEach((b) => b.addEventListener("click", () => vote({ outcome: b.dataset.outcome })));
+  document.querySelectorAll("#pairwise-vote .vote-btn").forEach((b) => b.addEventListener("click", () => { if (b.disabled) return; chosen = [b]; vote({ outcome: b.dataset.outcome }); }));
   $("#submit-ranking").addEventListener("click", submitRanking);
   $("#new-round").addEventListener("click", newRound);
   $("#battle").addEventListener("pointerdown", interacted);
   $("#battle").addEventListener("wheel", interacted, { passive: true });
+
+  // ---- keyboard ----------------------------------------------------------------------------
+  const typing = (t) => t && (t.tagName === "TEXTAREA" || t.tagName === "INPUT" || t.tagName === "SELECT" || t.isContentEditable);
+  const OUTCOME_KEYS = { a: "vote-a", b: "vote-b", t: "vote-tie", n: "vote-both-bad" };
+  function placeByKey(n) {
+    const places = [...document.querySelectorAll(".place")];
+    if (!places.length || places[0].disabled || n < 1 || n > places.length) return false;
+    const inCard = document.activeElement && document.activeElement.closest && document.activeElement.closest(".card");
+    const target = (inCard && inCard.querySelector(".place")) || places.find((p) => !p.value);
+    if (!target) return false;
+    target.value = String(n);
+    interacted(); unlock();
+    const next = places.find((p) => !p.value);
+    (next ? card(next.dataset.slot) : $("#submit-ranking")).focus();
+    return true;
+  }
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape" && !$("#intro").hidden) { dismissIntro(); ev.preventDefault(); return; }
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+      if (!$("#setup").hidden) { ev.preventDefault(); start(); }
+      else if (!$("#after").hidden) { ev.preventDefault(); newRound(); }
+      return;
+    }
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(ev.target) || $("#battle").hidden || !battle) return;
+    const key = ev.key.toLowerCase();
+    if (battle.mode === "pairwise" && OUTCOME_KEYS[key]) {
+      const b = document.querySelector(`[data-testid="${OUTCOME_KEYS[key]}"]`);
+      if (b && !b.disabled) { ev.preventDefault(); b.click(); }
+    } else if (battle.mode === "kwise" && /^[1-9]$/.test(ev.key)) {
+      if (placeByKey(Number(ev.key))) ev.preventDefault();
+    }
+  });
+
+  // ---- "how it works" on the first visit: not modal, the prompt box stays usable ----------------
+  function stored(key) { try { return localStorage.getItem(key); } catch (e) { return null; } }
+  function dismissIntro() {
+    $("#intro").hidden = true;
+    try { localStorage.setItem(INTRO_KEY, "1"); } catch (e) { /* private mode: shown again next time */ }
+    if ($("#intro").contains(document.activeElement) || document.activeElement === document.body) $("#prompt").focus();
+  }
+  $("#intro-close").addEventListener("click", dismissIntro);
+  $("#intro-open").addEventListener("click", () => { $("#intro").hidden = false; $("#intro-close").focus(); });
+  if (!stored(INTRO_KEY)) $("#intro").hidden = false;
+
   // Select the first modality that has models.
   const sel = $("#modality");
   if (sel.selectedOptions[0] && sel.selectedOptions[0].disabled) {
     const ok = [...sel.options].find((o) => !o.disabled);
     if (ok) sel.value = ok.value;
   }
+  updateKChoices();
 })();

@@ -221,8 +221,9 @@
         const params = new URLSearchParams({ modality: cfg.modality, category: cfg.category, method: cfg.method, plots: "1" });
         const url = wanted ? `${cfg.api}snapshots/${wanted}/` : `${cfg.api}?${params}`;
         const res = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
-        if (!res.ok) continue; // 404: still no snapshot
+        if (!res.ok) continue;
         const fresh = await res.json();
+        if (fresh.snapshot == null) continue; // 200 with an empty list: still no votes
         if (data && fresh.snapshot === data.snapshot) continue;
         const previous = data;
         data = fresh;

@@ -89,7 +89,7 @@ def test_empty_state_before_any_snapshot(demo, client):
     res = page(client)
     assert res.status_code == 200
     body = res.content.decode()
-    assert visible(body, "lb-empty") and "No leaderboard here yet" in body
+    assert visible(body, "lb-empty") and "No votes yet" in body and visible(body, "lb-invite")
     assert not visible(body, "lb-meta")
     assert ROW_RE.findall(body) == []
     # all five modality tabs, text selected; the nav links here
