@@ -46,7 +46,7 @@ from releases.source import raw_batches, raw_schema, withheld_count
 
 log = logging.getLogger(__name__)
 
-BATCH = 4000
+BATCH = 3000
 
 
 class NothingToRelease(Exception):
