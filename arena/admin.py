@@ -67,6 +67,7 @@ class BattleAdmin(admin.ModelAdmin):
     list_filter = ("mode", "modality", "anonymous", "status")
     search_fields = ("public_id",)
     readonly_fields = ("public_id", "voter", "prompt", "created", "ready_at")
+    date_hierarchy = "created"
     inlines = [TurnInline, SlotInline]
 
 
@@ -81,6 +82,7 @@ class GenerationAdmin(admin.ModelAdmin):
 class VoteAdmin(admin.ModelAdmin):
     list_display = ("battle", "outcome", "ranking", "counted", "weight", "exclusion_reason", "created")
     list_filter = ("counted", "exclusion_reason", "battle__mode", "battle__modality")
+    date_hierarchy = "created"
     readonly_fields = (
         "battle", "voter", "outcome", "ranking", "best_only", "criteria", "feedback", "client_shown_at",
         "client_first_interaction_at", "client_voted_at", "listen_ms", "network_hash", "idempotency_key", "created",

@@ -28,5 +28,16 @@ class Conflict(ArenaError):
     status = 409
 
 
+class TooLarge(ArenaError):
+    status = 413
+
+
+class Unprocessable(ArenaError):
+    """The request is well-formed but contradicts an earlier one (an idempotency key replayed
+    with another payload: IETF draft-ietf-httpapi-idempotency-key-header)."""
+
+    status = 422
+
+
 class Unavailable(ArenaError):
     status = 503

@@ -84,7 +84,8 @@ def battle_public_state(battle: Battle) -> dict[str, Any]:
 
 
 def reveal(battle: Battle) -> list[dict[str, str]]:
-    slots = Slot.objects.filter(battle=battle).select_related("competitor").order_by("position")
+    # The rows vote_cast has just read (with their competitors), else from the database.
+    slots = getattr(battle, "slot_rows", None) or Slot.objects.filter(battle=battle).select_related("competitor").order_by("position")
     return [{"slot": s.letter, **competitor_public(s.competitor)} for s in slots]
 
 

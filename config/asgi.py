@@ -21,12 +21,12 @@ from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from arena.routing import websocket_urlpatterns as arena_ws  # noqa: E402
 from arena.services.events import remember_server_loop  # noqa: E402
 from arena.services.prompts import detect_language  # noqa: E402
 from config.microcache import MicroCache  # noqa: E402
+from config.wsorigin import SameOriginValidator  # noqa: E402
 from ratings.routing import websocket_urlpatterns as ratings_ws  # noqa: E402
 
 detect_language("Load the language model now, not in the first voter's request.")
@@ -38,17 +38,18 @@ application = remember_server_loop(
             # static files without a sync middleware in the way.
             "http": MicroCache(
                 ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app,
+                # (prefix, seconds, the query parameters its views read: the cache key)
                 rules=[
-                    ("/api/leaderboard/snapshots/", 3600.0),  # immutable
-                    ("/api/leaderboard/", settings.PUBLIC_CACHE_S),
-                    ("/leaderboard/", settings.PUBLIC_CACHE_S),
-                    # day-old figures: keyed on the modality alone (a random query string gets the same copy)
+                    ("/api/leaderboard/snapshots/", 3600.0, ()),  # immutable
+                    ("/api/leaderboard/history/", settings.PUBLIC_CACHE_S, ("modality", "category", "method")),
+                    ("/api/leaderboard/", settings.PUBLIC_CACHE_S, ("modality", "category", "method", "live", "plots")),
+                    ("/leaderboard/", settings.PUBLIC_CACHE_S, ("modality", "category", "method")),
                     ("/api/exposure/", 5 * settings.PUBLIC_CACHE_S, ("modality",)),
                 ],
             ),
-            # Sessions, not auth: no socket needs the user, and the battle socket loads its session
+            # Same origin, port included (config/wsorigin.py). Sessions, not auth: no socket needs the user, and the battle socket loads its session
             # in the same thread hop as the battle (arena.consumers).
-            "websocket": AllowedHostsOriginValidator(SessionMiddlewareStack(URLRouter(arena_ws + ratings_ws))),
+            "websocket": SameOriginValidator(SessionMiddlewareStack(URLRouter(arena_ws + ratings_ws))),
         }
     )
 )

@@ -174,6 +174,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Request id (logs, Celery), request metrics, JSON errors under /api/ (config/middleware.py).
+    "config.middleware.ArenaMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -184,13 +186,14 @@ MIDDLEWARE = [
 ]
 
 # Content-Security-Policy on every response (django-csp): scripts only from this site's static
-# files (no inline script, no eval), connections only back to this site (its WebSockets
+# files (no inline script, no eval; WebAssembly allowed), connections only back to this site (its WebSockets
 # included), no plugins, no framing. Inline styles stay allowed: the vendored plotly and
 # model-viewer set styles at run time.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
-        "script-src": ["'self'"],
+        # WebAssembly only (model-viewer's mesh decoders), never JavaScript eval.
+        "script-src": ["'self'", "'wasm-unsafe-eval'"],
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:", "blob:"],
         "media-src": ["'self'", "blob:"],
@@ -203,6 +206,8 @@ CONTENT_SECURITY_POLICY = {
         "form-action": ["'self'"],
     },
 }
+
+CSRF_FAILURE_VIEW = "config.middleware.csrf_failure"
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
@@ -334,6 +339,9 @@ ARENA_GENERATION_TIMEOUT_S = envint("ARENA_GENERATION_TIMEOUT_S", "120")
 # instead of several when a model streams faster than that (arena.services.events).
 ARENA_STREAM_INTERVAL_MS = envint("ARENA_STREAM_INTERVAL_MS", "50")
 ARENA_FEEDBACK_MAX_CHARS = envint("ARENA_FEEDBACK_MAX_CHARS", "2000")
+# Votes run in a thread pool beside each other (arena.views.api_battle_vote) rather than one at a
+# time in the thread of the sync views.
+ARENA_PARALLEL_VOTES = envbool("ARENA_PARALLEL_VOTES", "True")
 # Audio/video battles: each clip must have played this long before the vote (as Music Arena).
 ARENA_MIN_LISTEN_MS = envint("ARENA_MIN_LISTEN_MS", "3000")
 # Behind a reverse proxy you trust, take the client address from X-Forwarded-For: only when
@@ -445,10 +453,24 @@ RATINGS_GAP_TTL_S = envint("RATINGS_GAP_TTL_S", "3600")  # a vote id missing thi
 RATINGS_EMBEDDED_DEBOUNCE_S = envfloat("RATINGS_EMBEDDED_DEBOUNCE_S", "0.3")  # embedded: a burst gathers this long
 RATINGS_LIVE_METHODS = envlist("RATINGS_LIVE_METHODS", "bt")
 
+# Prometheus metrics of every process on this machine (config/metrics.py): prometheus-client's
+# multiprocess mode must be chosen before it is imported, hence here. `/metrics` answers only a
+# staff user or `Authorization: Bearer $ARENA_METRICS_TOKEN` (off when empty).
+ARENA_METRICS_TOKEN = env.str("ARENA_METRICS_TOKEN", default="")
+ARENA_METRICS_DIR = Path(env.str("ARENA_METRICS_DIR", default=str(VAR_DIR / "metrics")))
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(ARENA_METRICS_DIR)
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+
+# Every line: time, level, the request id (carried into the Celery tasks a request causes:
+# config/requestid.py), the logger. Celery workers log through the same configuration.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "config.requestid.RequestIdFilter"}},
+    "formatters": {"arena": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["request_id"], "formatter": "arena"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},

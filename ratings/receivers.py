@@ -1,5 +1,6 @@
-"""Listens to the arena: a committed vote nudges the leaderboards it belongs to and moves the
-live Bayesian rating; recounted votes nudge every leaderboard of their modality."""
+"""Listens to the arena: a committed vote queues the work it causes (the live Bayesian rating,
+the leaderboard nudges, the voter's periodic integrity audit); recounted votes nudge every
+leaderboard of their modality."""
 from __future__ import annotations
 
 import logging
@@ -13,33 +14,23 @@ log = logging.getLogger(__name__)
 
 @receiver(vote_committed)
 def on_vote(sender, vote, **kwargs) -> None:
-    from ratings.services import bayes_absorb, leaderboard_nudge, leaderboards_for
-
-    _maybe_audit(vote)
-    if not vote.counted or vote.weight <= 0:
+    """One task per vote, run once, outside the vote's request (ratings.tasks.absorb_vote ->
+    ratings.services.vote_absorb). Named side-by-side votes are never counted nor audited."""
+    if not vote.battle.anonymous:
         return
-    battle = vote.battle
-    try:
-        slugs = list(battle.slots.order_by("position").values_list("competitor__slug", flat=True))
-        bayes_absorb(modality=battle.modality, vote_id=vote.pk, models=slugs, places=list(vote.ranking), weight=vote.weight)
-        for category, method in leaderboards_for(
-            modality=vote.modality, category=vote.category, language=vote.language,
-            n_turns=vote.n_turns, mode=vote.mode, criteria=sorted(vote.criteria or {}),
-        ):
-            leaderboard_nudge(modality=battle.modality, category=category, method=method)
-    except Exception:  # the vote is stored; the beat safety net recomputes what a failure missed
-        log.exception("leaderboard nudge after vote %s failed", vote.pk)
+    from django.conf import settings
 
-
-def _maybe_audit(vote) -> None:
-    """After every N-th vote of a voter, audit the modality (their votes among everyone's)."""
-    from ratings.integrity import audit_due, integrity_nudge
+    from ratings.tasks import absorb_vote
 
     try:
-        if vote.battle.anonymous and audit_due(voter_id=vote.voter_id):
-            integrity_nudge(modality=vote.modality)
-    except Exception:  # the vote is stored; beat audits every modality anyway
-        log.exception("integrity audit nudge after vote %s failed", vote.pk)
+        if settings.ARENA_INPROCESS_TASKS:
+            from arena.services.generation import background
+
+            background(lambda: absorb_vote.apply(args=[vote.pk]))
+        else:
+            absorb_vote.apply_async(args=[vote.pk])
+    except Exception:  # the vote is stored; the beat safety nets recompute and audit what this missed
+        log.exception("queueing the work after vote %s failed", vote.pk)
 
 
 @receiver(votes_recounted)

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
+from config.metrics import RECOMPUTE_SECONDS, safely
 from ratings.engine import RatingDataError, fit_bayes, fit_bt, fit_elo, fit_style, votes_from_records
 from ratings.models import BayesAbsorbed, BayesState, LeaderboardSnapshot
 from ratings.votesource import (
@@ -299,7 +300,9 @@ def leaderboard_recompute_coalesced(*, modality: str, category: str, method: str
     while True:
         try:
             while (token := cache.get(key + ":dirty")) is not None:
+                started = time.perf_counter()
                 leaderboard_recompute(modality=modality, category=category, method=method)  # commits its snapshot
+                safely(lambda: RECOMPUTE_SECONDS.labels(method).observe(time.perf_counter() - started))
                 _clear_if_unchanged(key + ":dirty", token)
                 runs += 1
         finally:
@@ -374,3 +377,46 @@ def bayes_absorb(*, modality: str, vote_id: int, models: list[str], places: list
         state.state = rater.to_state()
         state.last_vote_id = max(state.last_vote_id, vote_id)
         state.save(update_fields=["state", "last_vote_id", "updated"])
+
+
+# ---- after a vote ------------------------------------------------------------------------------
+
+def vote_absorb(*, vote_id: int) -> None:
+    """What a vote causes once committed (ratings.tasks.absorb_vote, queued by
+    ratings.receivers.on_vote, never run in the vote's request): after every N-th vote of a
+    voter an integrity audit of the modality; for a counted vote, absorb it into the live
+    Bayesian rating and nudge its leaderboards. Idempotent: the Bayesian rating absorbs a vote
+    once (BayesAbsorbed), and a second nudge is the same recompute or audit."""
+    from arena.models import Vote
+
+    vote = Vote.objects.select_related("battle").filter(pk=vote_id).first()
+    if vote is None:
+        return
+    battle = vote.battle
+    _audit_if_due(vote)
+    if not vote.counted or vote.weight <= 0:
+        return
+    slugs = list(battle.slots.order_by("position").values_list("competitor__slug", flat=True))
+    bayes_absorb(modality=battle.modality, vote_id=vote.pk, models=slugs, places=list(vote.ranking), weight=vote.weight)
+    for category, method in leaderboards_for(
+        modality=vote.modality, category=vote.category, language=vote.language,
+        n_turns=vote.n_turns, mode=vote.mode, criteria=sorted(vote.criteria or {}),
+    ):
+        leaderboard_nudge(modality=battle.modality, category=category, method=method)
+
+
+def _audit_if_due(vote) -> None:
+    """After every N-th vote of a voter, audit the modality (their votes among everyone's). The
+    vote's own ordinal among the voter's votes, not the running count: the task may run after
+    the voter's next votes."""
+    from arena.models import Vote
+    from ratings.integrity import integrity_nudge
+
+    n = settings.ARENA_AUDIT_EVERY_N_VOTES
+    try:
+        if n > 0 and vote.battle.anonymous:
+            ordinal = Vote.objects.filter(voter_id=vote.voter_id, pk__lte=vote.pk).count()
+            if ordinal % n == 0:
+                integrity_nudge(modality=vote.modality)
+    except Exception:  # the vote is stored; beat audits every modality anyway
+        log.exception("integrity audit nudge after vote %s failed", vote.pk)

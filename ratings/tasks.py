@@ -13,6 +13,15 @@ def recompute_leaderboard(modality: str, category: str = "overall", method: str 
     return leaderboard_recompute_coalesced(modality=modality, category=category, method=method)
 
 
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def absorb_vote(vote_id: int) -> None:
+    """After a counted vote commits (queued by ratings.receivers.on_vote, never run inside the
+    vote's request): absorb it into the live Bayesian rating and nudge its leaderboards."""
+    from ratings.services import vote_absorb
+
+    vote_absorb(vote_id=vote_id)
+
+
 @shared_task(ignore_result=True)
 def recompute_all() -> int:
     """The beat safety net: nudge every leaderboard of every modality."""

@@ -75,6 +75,23 @@ class Pseudonyms:
 def release_rows(raw: pa.Table, *, schema: pa.Schema, judges: Pseudonyms, previous: str, counts: dict[str, Counter]
                  ) -> tuple[pa.Table, set[str], str]:
     """(rows in the release schema with their chain, media paths referenced, the chain head)."""
+    table, paths, canonical = release_unchained(raw, schema=schema, judges=judges, counts=counts)
+    table, head = chained(table, canonical, schema=schema, previous=previous)
+    return table, paths, head
+
+
+def chained(table: pa.Table, canonical: pa.Array, *, schema: pa.Schema, previous: str) -> tuple[pa.Table, str]:
+    """The rows with their chain column after ``previous`` (the one sequential step), and the head."""
+    chains = chain_rows(canonical, previous)
+    table = table.append_column(schema.field("chain"), pa.array(chains, pa.string()))
+    return table, chains[-1] if chains else previous
+
+
+def release_unchained(raw: pa.Table, *, schema: pa.Schema, judges: Pseudonyms, counts: dict[str, Counter]
+                      ) -> tuple[pa.Table, set[str], pa.Array]:
+    """(rows in the release schema without their chain, media paths, each row's canonical bytes):
+    everything but the chain, which needs the previous batch's head; a batch can be transformed
+    while the one before it is still being chained and written."""
     raw = raw.combine_chunks()
     conv, paths = scrub_conversations(raw["conversations"], counts)
     feedback = scrub_array(raw["feedback"].combine_chunks(), counts["feedback"])
@@ -101,6 +118,4 @@ def release_rows(raw: pa.Table, *, schema: pa.Schema, judges: Pseudonyms, previo
         cols["exclusion_detail"] = raw["exclusion_detail"]
     names = [n for n in schema.names if n != "chain"]
     table = pa.Table.from_arrays([cols[n] for n in names], schema=pa.schema([schema.field(n) for n in names]))
-    chains = chain_rows(canonical_array(table), previous)
-    table = table.append_column(schema.field("chain"), pa.array(chains, pa.string()))
-    return table, paths, chains[-1] if chains else previous
+    return table, paths, canonical_array(table)

@@ -12,6 +12,10 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
+# Metrics of the processes started below only (prometheus-client multiprocess files, config/metrics.py).
+METRICS_DIR=${ARENA_METRICS_DIR:-${ARENA_VAR_DIR:-var}/metrics}
+rm -rf "$METRICS_DIR" && mkdir -p "$METRICS_DIR"
+
 if [[ -n "${REDIS_URL:-}${CELERY_BROKER_URL:-}" && "${ARENA_INPROCESS_TASKS:-false}" != "true" ]]; then
   echo "services: DATABASE_URL=${DATABASE_URL:-(sqlite)} REDIS_URL=${REDIS_URL:-} — starting Celery workers and beat"
   $PY/celery -A config worker -Q default,api -n "default@%h" --loglevel=INFO --concurrency="${WORKER_CONCURRENCY:-4}" & pids+=($!)

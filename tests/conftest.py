@@ -18,6 +18,9 @@ celery_app.conf.task_eager_propagates = True
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    # In-process tests run inside one uncommitted transaction on the test thread's connection:
+    # a vote in a pool thread would not see it (the e2e tests cover the pool threads).
+    settings.ARENA_PARALLEL_VOTES = False
 
 
 @pytest.fixture(autouse=True)

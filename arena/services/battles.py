@@ -112,6 +112,9 @@ def battle_create(
     # The rows just written, for the state the voter gets back (arena.selectors): a burst of new
     # battles should not read back what it has just written.
     battle.created_rows = (slots, gens, [turn])
+    from config.metrics import BATTLES, safely
+
+    safely(lambda: BATTLES.labels(modality, mode).inc())
     return battle
 
 

@@ -6,6 +6,7 @@ or gpu) or, on the embedded default, in a thread pool of the web process.
 """
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import secrets
@@ -59,7 +60,8 @@ def background(fn) -> None:
     global _pool
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="arena-bg")
-    _pool.submit(_closing(fn))
+    # In the caller's context: the request id of its log lines goes along (config/requestid.py).
+    _pool.submit(contextvars.copy_context().run, _closing(fn))
 
 
 def _closing(fn):
@@ -231,6 +233,10 @@ def run_generation(generation_id: int) -> None:
     )
     if not updated:
         return  # failed meanwhile (timeout sweep)
+    from config.metrics import GENERATION_SECONDS, safely
+
+    safely(lambda: GENERATION_SECONDS.labels(comp.slug).observe(meta["seconds"]))
+    log.info("generation %s (%s) done in %.2f s", gen.pk, comp.slug, meta["seconds"])
     if comp.consecutive_failures:  # as read when this generation started
         Competitor.objects.filter(pk=comp.pk, consecutive_failures__gt=0).update(consecutive_failures=0)
     from arena.selectors import generation_public
@@ -290,6 +296,10 @@ def _finish_failed(gen: Generation, error: str, *, count_failure: bool) -> None:
             battle.save(update_fields=["status", "void_reason"])
             publish_on_commit(group, {"type": "battle_void", "message": VOID_MESSAGE})
     log.warning("generation %s of %s failed: %s", gen.pk, comp.slug, error)
+    if count_failure:
+        from config.metrics import GENERATION_FAILURES, safely
+
+        safely(lambda: GENERATION_FAILURES.labels(comp.slug).inc())
 
 
 def battles_expire_stale(

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from arena.errors import BadRequest, Conflict, Forbidden
+from arena.errors import BadRequest, Conflict, Forbidden, Unprocessable
 from arena.models import LETTERS, Battle, Generation, Vote, Voter
 from arena.selectors import criteria_for
 from arena.services.integrity import identity_leak, too_fast
@@ -174,10 +174,15 @@ def vote_cast(
     with transaction.atomic():
         # Lock the battle row: concurrent votes (double clicks, many tabs, a script) queue here,
         # and the unique constraint on Vote.battle is the last word if anything slips through.
-        locked = Battle.objects.select_for_update().get(pk=battle.pk)
+        locked = Battle.objects.select_for_update(of=("self",)).select_related("prompt").get(pk=battle.pk)
         existing = Vote.objects.filter(battle=locked).first()
         if existing is not None:
             if key and existing.idempotency_key == key:
+                replay = {"outcome": ballot.outcome, "ranking": ballot.ranking, "best_only": ballot.best_only,
+                          "criteria": criteria, "feedback": feedback.strip(), "listen_ms": listen,
+                          "client_shown_at": shown, "client_first_interaction_at": first, "client_voted_at": voted}
+                if any(getattr(existing, f) != v for f, v in replay.items()):
+                    raise Unprocessable("This idempotency_key was already used for a different vote on this battle.")
                 return existing, False
             raise Conflict("You already voted on this battle. Start a new round.")
         if locked.status == Battle.VOID:
@@ -205,35 +210,40 @@ def vote_cast(
                 counted, reason, detail = False, Vote.EXCL_LOGIN_REQUIRED, "only votes of signed-in voters count"
             elif shadow:  # shadow exclusion: kept, not counted, and the voter is not told
                 counted, reason, detail = False, shadow, "voter flagged by the integrity audit"
-        slots = list(locked.slots.order_by("position").values_list("competitor_id", flat=True))
+        # The slots with their competitors: the vote's model columns now, the reveal afterwards
+        # (arena.selectors.reveal), one query for both.
+        slot_rows = list(locked.slots.select_related("competitor").order_by("position"))
+        slots = [s.competitor_id for s in slot_rows]
         pairwise = locked.mode == Battle.MODE_PAIRWISE
         try:
-            with transaction.atomic():
-                vote = Vote.objects.create(
-                    battle=locked,
-                    modality=locked.modality,
-                    mode=locked.mode,
-                    category=locked.prompt.category,
-                    language=locked.prompt.language,
-                    n_turns=locked.n_turns,
-                    model_a_id=slots[0] if pairwise else None,
-                    model_b_id=slots[1] if pairwise else None,
-                    voter=voter,
-                    outcome=ballot.outcome,
-                    ranking=ballot.ranking,
-                    best_only=ballot.best_only,
-                    criteria=criteria,
-                    feedback=feedback.strip(),
-                    client_shown_at=shown,
-                    client_first_interaction_at=first,
-                    client_voted_at=voted,
-                    listen_ms=listen,
-                    network_hash=network_hash,
-                    idempotency_key=key,
-                    counted=counted,
-                    exclusion_reason=reason,
-                    exclusion_detail=detail,
-                )
+            # No savepoint: the battle row is locked and no vote was found, so the unique
+            # constraint fails only if something else wrote one; then this transaction is
+            # rolled back as a whole (the Conflict leaves the atomic block).
+            vote = Vote.objects.create(
+                battle=locked,
+                modality=locked.modality,
+                mode=locked.mode,
+                category=locked.prompt.category,
+                language=locked.prompt.language,
+                n_turns=locked.n_turns,
+                model_a_id=slots[0] if pairwise else None,
+                model_b_id=slots[1] if pairwise else None,
+                voter=voter,
+                outcome=ballot.outcome,
+                ranking=ballot.ranking,
+                best_only=ballot.best_only,
+                criteria=criteria,
+                feedback=feedback.strip(),
+                client_shown_at=shown,
+                client_first_interaction_at=first,
+                client_voted_at=voted,
+                listen_ms=listen,
+                network_hash=network_hash,
+                idempotency_key=key,
+                counted=counted,
+                exclusion_reason=reason,
+                exclusion_detail=detail,
+            )
         except IntegrityError:
             raise Conflict("You already voted on this battle. Start a new round.") from None
         locked.status = Battle.VOTED
@@ -241,4 +251,8 @@ def vote_cast(
         Voter.objects.filter(pk=voter.pk).update(votes_count=F("votes_count") + 1, last_seen=timezone.now())
         transaction.on_commit(lambda: vote_committed.send(sender=Vote, vote=vote))
     battle.status = Battle.VOTED
+    battle.slot_rows = slot_rows  # type: ignore[attr-defined]
+    from config.metrics import VOTES, safely
+
+    safely(lambda: VOTES.labels(vote.modality, vote.mode, str(vote.counted).lower()).inc())
     return vote, True

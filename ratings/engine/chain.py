@@ -26,6 +26,7 @@ import hashlib
 import json
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -95,13 +96,26 @@ def canonical_array(table: pa.Table | pa.RecordBatch) -> pa.Array:
 
 def chain_rows(canonical: pa.Array, previous: str) -> list[str]:
     """The chain of each row after ``previous``: sha256 is sequential, so this is the one loop."""
+    if isinstance(canonical, pa.ChunkedArray):
+        canonical = canonical.combine_chunks()
+    n = len(canonical)
+    if n == 0:
+        return []
+    if canonical.null_count:
+        raise ValueError("a row has no canonical bytes")
+    canonical = canonical.cast(pa.large_binary())
+    _, offsets, data = canonical.buffers()
+    off = np.frombuffer(offsets, dtype=np.int64, count=canonical.offset + n + 1)[canonical.offset:].tolist()
+    view = memoryview(data) if data is not None else memoryview(b"")
     out = []
     prev = bytes.fromhex(previous)
     sha = hashlib.sha256
-    for value in canonical.cast(pa.binary()).to_pylist():
-        prev = sha(prev + value).digest()
-        out.append(prev.hex())
-    return out
+    for k in range(n):  # hashlib releases the GIL on long inputs
+        h = sha(prev)
+        h.update(view[off[k]:off[k + 1]])
+        prev = h.digest()
+        out.append(prev)
+    return [d.hex() for d in out]
 
 
 def canonical_bytes(row: dict[str, Any], schema: pa.Schema) -> bytes:
