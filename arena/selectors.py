@@ -8,6 +8,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from arena.models import Battle, Competitor, Generation, Slot, Vote, Voter
+from arena.services.exclusions import vote_as_seen_by_voter
 from arena.services.render import markdown_html
 
 
@@ -90,10 +91,6 @@ def reveal(battle: Battle) -> list[dict[str, str]]:
 
 
 # ---- a voter's own page (/me/) ---------------------------------------------------------------------
-# Exclusions that the voter is not told about (shadow exclusion of a fraud flag, issue 12: a flagged
-# voter must see no difference, or the detector could be probed).
-SHADOW_REASON_PREFIXES = ("fraud",)
-
 REASON_TEXT = {
     "named_mode": "a named side-by-side battle: kept, never counted for a leaderboard",
     "identity_leak": "an answer gave away which model wrote it",
@@ -104,7 +101,7 @@ REASON_TEXT = {
 
 def vote_visible_status(vote: Vote) -> tuple[bool, str]:
     """(counted, why not) as the voter may see it."""
-    if vote.counted or vote.exclusion_reason.startswith(SHADOW_REASON_PREFIXES):
+    if vote_as_seen_by_voter(vote)[0]:  # counted, or a shadow (fraud) exclusion the voter is not told of
         return True, ""
     why = REASON_TEXT.get(vote.exclusion_reason, vote.exclusion_reason.replace("_", " ") or "excluded")
     if vote.exclusion_detail and vote.exclusion_reason not in ("named_mode",):
