@@ -55,8 +55,13 @@ class Competitor(models.Model):
         return f"{self.name} ({self.modality})"
 
     def identity_terms(self) -> list[str]:
-        terms = {self.name, self.slug, self.organization, *(self.identity_words or [])}
-        return sorted({t.strip().lower() for t in terms if t and len(t.strip()) >= 3})
+        return identity_terms(self.name, self.slug, self.organization, self.identity_words)
+
+
+def identity_terms(name: str, slug: str, organization: str, words) -> list[str]:
+    """The words that name a competitor in an output: its name, slug, maker and extra words."""
+    terms = {name, slug, organization, *(words or [])}
+    return sorted({t.strip().lower() for t in terms if t and len(t.strip()) >= 3})
 
 
 def identity_pattern(terms: list[str]) -> re.Pattern[str] | None:

@@ -23,7 +23,7 @@ from arena.schemas import BattleCreateBody, OptOutBody, TurnBody, VoteBody, as_s
 from arena.services import pow as proof_of_work
 from arena.services import ratelimits
 from arena.selectors import battle_public_state, criteria_for, reveal, voter_recent_votes
-from arena.services.battles import battle_continue, battle_create, battle_for_voter
+from arena.services.battles import battle_continue, battle_create, battle_for_voter, battle_lookup, battle_owned
 from arena.services.exclusions import vote_as_seen_by_voter
 from arena.services.prompts import random_prompt
 from arena.services.voters import voter_for_request, voter_set_release_opt_out
@@ -201,10 +201,11 @@ def _vote_in_pool_thread(request: HttpRequest, public_id: str) -> JsonResponse:
 @_json_api
 def _vote(request: HttpRequest, public_id: str):
     data = _body(request, VoteBody)
-    voter = voter_for_request(request, create=False)
+    found = battle_lookup(public_id)  # with its voter: the session's, in a vote of one's own
+    voter = voter_for_request(request, create=False, known=found.voter if found is not None else None)
     identity = ratelimits.Identity.of(request, voter)
     ratelimits.check(action="vote", identity=identity)
-    battle = battle_for_voter(public_id=public_id, voter=voter)
+    battle = battle_owned(found, voter)
     # Past the threshold, an anonymous voter's new vote needs a solved challenge (a retried
     # vote that is already stored is answered as before, without one).
     needs_pow = ratelimits.over_pow_threshold(identity) and not Vote.objects.filter(battle=battle).exists()

@@ -4,6 +4,7 @@ Postgres' own one-row insert rate (pgbench) measured in the same run on the same
 
     .venv/bin/python bench/vote_bench.py [--voters 50] [--seconds 15] [--web-workers 2]
                                          [--pgbench-seconds 10] [--redis-url redis://127.0.0.1:6379/1]
+                                         [--db arena_vote_bench]
 
 What runs: a database of its own (dropped and created: arena_vote_bench), the demo roster,
 `--voters` voters each with a session and enough READY battles; `uvicorn config.asgi:application
@@ -41,7 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-DB = "arena_vote_bench"
+DB = "arena_vote_bench"  # --db
 
 
 def free_port() -> int:
@@ -127,6 +128,29 @@ async def voter(host: str, port: int, session: str, battles: list[str], stop_at:
                 reader, writer = await asyncio.open_connection(host, port)
     finally:
         writer.close()
+
+
+async def idler(host: str, port: int, stop_at: float, lat: list[float]) -> None:
+    """GET /healthz over one keep-alive connection until stop_at: a request through the same server
+    and middleware that does nothing (the floor under any view's cost)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    req = f"GET /healthz HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+    try:
+        while time.monotonic() < stop_at:
+            t0 = time.perf_counter()
+            writer.write(req)
+            head = await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1)))
+            lat.append(time.perf_counter() - t0)
+    finally:
+        writer.close()
+
+
+async def load_floor(port: int, clients: int, seconds: float) -> tuple[list[float], float]:
+    lat: list[float] = []
+    t0 = time.monotonic()
+    await asyncio.gather(*[idler("127.0.0.1", port, t0 + seconds, lat) for _ in range(clients)])
+    return lat, time.monotonic() - t0
 
 
 async def load(port: int, plan: list[dict], seconds: float) -> tuple[list[float], dict[str, int], float]:
@@ -229,6 +253,11 @@ def run_stack(code: Path, a, tmp: Path) -> dict:
         web_cpu, own_cpu = cpu_seconds(web.pid) - cpu0, time.process_time() - own0
         t_end = time.monotonic()
         votes = count()[0]
+        floor = None
+        if a.floor_seconds > 0:
+            cpu0 = cpu_seconds(web.pid)
+            floor_lat, floor_elapsed = asyncio.run(load_floor(port, a.voters, a.floor_seconds))
+            floor = {"lat": floor_lat, "elapsed": floor_elapsed, "web_cpu": cpu_seconds(web.pid) - cpu0}
         # The after-vote work (Bayesian absorb, nudges): how long until every vote is absorbed.
         caught_up = None
         while worker is not None and time.monotonic() - t_end < 120:
@@ -244,7 +273,7 @@ def run_stack(code: Path, a, tmp: Path) -> dict:
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(proc.pid, signal.SIGKILL)
     return {"code": code, "lat": lat, "errors": errors, "elapsed": elapsed, "web_cpu": web_cpu, "own_cpu": own_cpu,
-            "rows": votes - votes_before, "caught_up": caught_up, "env": env, "worker": worker is not None,
+            "rows": votes - votes_before, "caught_up": caught_up, "floor": floor, "env": env, "worker": worker is not None,
             "load": os.getloadavg()[0]}
 
 
@@ -264,23 +293,33 @@ def report(r: dict, tps: float, a) -> None:
     print(f"errors            {sum(errors.values())} {dict(list(errors.items())[:3]) if errors else ''}")
     print(f"ratio             1/{1 / ratio:.1f} of pgbench  (goal: >= 1/10)   {'MET' if ratio >= 0.1 else 'NOT MET'}")
     print(f"p99               {p99:.1f} ms  (goal: < 100 ms)   {'MET' if p99 < 100 else 'NOT MET'}")
+    floor = r["floor"]
+    if floor and floor["lat"]:
+        fn = len(floor["lat"])
+        print(f"floor             GET /healthz (a view that does nothing, same server and middleware): {fn / floor['elapsed']:.0f}/s, "
+              f"p99 {pct(floor['lat'], 0.99) * 1000:.1f} ms, web CPU {1000 * floor['web_cpu'] / fn:.2f} ms per request")
     if r["worker"]:
         cu = r["caught_up"]
         print(f"after-vote work   {'caught up %.1f s after the last vote' % cu if cu is not None else 'NOT caught up within 120 s'}")
 
 
 def main() -> int:
+    global DB
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--voters", type=int, default=50)
     p.add_argument("--seconds", type=float, default=15)
     p.add_argument("--web-workers", type=int, default=2)
     p.add_argument("--pgbench-seconds", type=int, default=10)
+    p.add_argument("--floor-seconds", type=float, default=5,
+                   help="then GET /healthz with as many clients for this long: the stack's own cost per request (0: skip)")
     p.add_argument("--battles-per-voter", type=int, default=0, help="ready battles per voter (default: from --seconds)")
     p.add_argument("--no-worker", action="store_true", help="no Celery worker (the after-vote tasks wait in Redis)")
     p.add_argument("--peer", type=Path, default=None,
                    help="another checkout (e.g. main before this change, with .venv linked) run the same way, for comparison")
+    p.add_argument("--db", default=DB, help="the scratch database (dropped and created; default %(default)s)")
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/1"))
     a = p.parse_args()
+    DB = a.db
     tmp = Path(tempfile.mkdtemp(prefix="vote-bench-"))
     runs = [run_stack(ROOT, a, tmp)]
     if a.peer is not None:

@@ -249,7 +249,8 @@ if REDIS_URL:
             },
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # One Redis client per process, not per request (config/cache.py).
+    CACHES = {"default": {"BACKEND": "config.cache.SharedRedisCache", "LOCATION": REDIS_URL}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -274,6 +275,9 @@ PUBLIC_CACHE_S = envfloat("PUBLIC_CACHE_S", "1")
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 365
+# Sessions are read on every request (the voter is bound to one) and rarely written: read from
+# the cache (Redis with services), written through to the database, so none is lost with the cache.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_SAVE_EVERY_REQUEST = False
 
 # Celery. Broker: CELERY_BROKER_URL, else REDIS_URL. Without either, tasks run in-process.

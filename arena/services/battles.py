@@ -146,12 +146,21 @@ def battle_continue(*, battle: Battle, voter: Voter, prompt_text: object) -> Tur
     return turn
 
 
-def battle_for_voter(*, public_id: str, voter: Voter | None) -> Battle:
-    battle = Battle.objects.filter(public_id=public_id).first() if isinstance(public_id, str) else None
+def battle_lookup(public_id: object) -> Battle | None:
+    """The battle with its voter (one query; the request's voter is usually that one), or None."""
+    return Battle.objects.select_related("voter").filter(public_id=public_id).first() if isinstance(public_id, str) else None
+
+
+def battle_owned(battle: Battle | None, voter: Voter | None) -> Battle:
+    """The battle, if it exists and is this voter's (404 / 403 otherwise)."""
     if battle is None:
         raise NotFound("No such battle.")
     if voter is None or battle.voter_id != voter.pk:
         raise Forbidden("This battle belongs to another voter.")
     return battle
+
+
+def battle_for_voter(*, public_id: str, voter: Voter | None) -> Battle:
+    return battle_owned(battle_lookup(public_id), voter)
 
 

@@ -14,9 +14,14 @@ from arena.models import Voter
 SESSION_KEY = "arena_voter"
 
 
-def voter_for_request(request: HttpRequest, *, create: bool = True) -> Voter | None:
+def voter_for_request(request: HttpRequest, *, create: bool = True, known: Voter | None = None) -> Voter | None:
+    """The session's voter (created if `create`). `known`: a voter row already read (the owner
+    of the battle a request names), used instead of reading it again when it is the session's."""
     voter_pk = request.session.get(SESSION_KEY)
-    voter = Voter.objects.filter(pk=voter_pk).first() if voter_pk else None
+    if known is not None and voter_pk == known.pk:
+        voter = known
+    else:
+        voter = Voter.objects.filter(pk=voter_pk).first() if voter_pk else None
     if voter is None and create:
         user = request.user if getattr(request, "user", None) and request.user.is_authenticated else None
         voter = Voter.objects.create(user=user)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from arena.errors import BadRequest, Conflict, Forbidden, Unprocessable
 from arena.models import LETTERS, Battle, Generation, Vote, Voter
 from arena.selectors import criteria_for
-from arena.services.integrity import identity_leak, too_fast
+from arena.services.integrity import battle_outputs, identity_leak, too_fast
 from arena.signals import vote_committed
 
 PAIRWISE_OUTCOMES = {"a": [1, 2], "b": [2, 1], "tie": [1, 1], "both_bad": [1, 1]}
@@ -174,8 +174,17 @@ def vote_cast(
     with transaction.atomic():
         # Lock the battle row: concurrent votes (double clicks, many tabs, a script) queue here,
         # and the unique constraint on Vote.battle is the last word if anything slips through.
-        locked = Battle.objects.select_for_update(of=("self",)).select_related("prompt").get(pk=battle.pk)
-        existing = Vote.objects.filter(battle=locked).first()
+        # The voter row is locked in the same statement, as the integrity audit locks it, so a
+        # vote cast while the audit excludes this voter is either excluded by it or sees the
+        # flag (arena.services.exclusions).
+        locked = (
+            Battle.objects.select_for_update(of=("self", "voter"))
+            .select_related("prompt", "voter")
+            .get(pk=battle.pk)
+        )
+        # Only vote_cast makes a battle VOTED, in the transaction that stores its vote: a READY
+        # battle has none (a vote that raced us waited on the lock above and left it VOTED).
+        existing = Vote.objects.filter(battle=locked).first() if locked.status != Battle.READY else None
         if existing is not None:
             if key and existing.idempotency_key == key:
                 replay = {"outcome": ballot.outcome, "ranking": ballot.ranking, "best_only": ballot.best_only,
@@ -190,15 +199,14 @@ def vote_cast(
         if locked.status == Battle.GENERATING:
             raise Conflict("Wait until every answer is complete, then vote.")
         counted, reason, detail = True, "", ""
-        # Locked as the integrity audit locks it, so a vote cast while the audit excludes this
-        # voter is either excluded by it or sees the flag (arena.services.exclusions).
-        shadow = Voter.objects.select_for_update().values_list("shadow_reason", flat=True).get(pk=voter.pk)
+        shadow = locked.voter.shadow_reason
         if not locked.anonymous:
             counted, reason, detail = False, Vote.EXCL_NAMED, "named side-by-side battle"
         else:
-            leak = identity_leak(locked)
+            outputs = battle_outputs(locked)  # one read for the leak and the dwell checks
+            leak = identity_leak(locked, outputs)
             unheard = _listen_unverified(locked, listen, _clips(locked) if clips else {}, timezone.now())
-            fast = None if leak or unheard else too_fast(locked, now=timezone.now())
+            fast = None if leak or unheard else too_fast(locked, now=timezone.now(), outputs=outputs)
             if leak:
                 counted, reason, detail = False, Vote.EXCL_IDENTITY_LEAK, leak
             elif unheard:
@@ -206,7 +214,7 @@ def vote_cast(
             elif fast:
                 # Kept, not counted: faster than anyone can read the outputs.
                 counted, reason, detail = False, Vote.EXCL_TOO_FAST, fast
-            elif settings.ARENA_COUNT_REQUIRES_LOGIN and voter.user_id is None:
+            elif settings.ARENA_COUNT_REQUIRES_LOGIN and locked.voter.user_id is None:
                 counted, reason, detail = False, Vote.EXCL_LOGIN_REQUIRED, "only votes of signed-in voters count"
             elif shadow:  # shadow exclusion: kept, not counted, and the voter is not told
                 counted, reason, detail = False, shadow, "voter flagged by the integrity audit"
