@@ -183,6 +183,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: the middleware above run in one thread hop, not one per hook (config/middleware.py).
+    "config.middleware.SyncChain",
 ]
 
 # Content-Security-Policy on every response (django-csp): scripts only from this site's static
