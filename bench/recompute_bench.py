@@ -50,7 +50,7 @@ def main() -> None:
     p.add_argument("--models", type=int, default=200)
     p.add_argument("--methods", nargs="+", default=["bt", "bayes", "elo", "style"])
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--limit", type=float, default=180.0, help="seconds allowed to one non-BT recompute")
+    p.add_argument("--limit", type=float, default=600.0, help="seconds allowed to one non-BT recompute")
     p.add_argument("--fragility-baseline", type=int, default=3, help="pairs from the top the old fragility runs on (0: none)")
     p.add_argument("--keep", action="store_true", help="keep (and reuse) the scratch databases")
     p.add_argument("--db-prefix", default="arena_bench_recompute")
@@ -331,13 +331,12 @@ def _insert(cur, table: str, columns: str, select: str, params: list) -> None:
     """INSERT ... SELECT, with the columns later migrations added filled with their model defaults."""
     from django.apps import apps
 
-    from release_bench import _defaults  # noqa: PLC0415 (bench/ is on sys.path: a sibling script)
+    from common import model_defaults  # bench/ is on sys.path: a sibling module
 
     cols = [c.strip() for c in columns.split(",")]
-    extra, tail = _defaults(table, cols)
+    extra, values = model_defaults(table, cols)
     model = next(m for m in apps.get_models() if m._meta.db_table == table)
     types = {f.column: f.db_type(cur.db) for f in model._meta.concrete_fields}
-    values = tail.split("\t")[1:] if extra else []
     casts = "".join(f", %s::{types[c]}" for c in extra)
     select = select.replace(" FROM ", f"{casts} FROM ", 1) if " FROM " in select else select + casts
     cur.execute(f"INSERT INTO {table} ({', '.join(cols + extra)}) {select}", [*params, *values] if " FROM " not in select
