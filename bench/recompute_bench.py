@@ -284,8 +284,6 @@ def _fill(connection, n_votes: int, n_models: int, clock) -> None:
     tables = ["arena_vote", "arena_slot", "arena_battle", "arena_turn", "arena_generation"]
     with clock() as c_all, connection.cursor() as cur:
         cur.execute("TRUNCATE arena_generation, arena_turn, arena_vote, arena_slot, arena_battle, arena_competitor, arena_prompt, arena_voter RESTART IDENTITY CASCADE")
-        _insert(cur, "arena_voter", "public_id, first_seen, last_seen, battles_count, votes_count",
-                "SELECT 'v' || g, now(), now(), 0, 0 FROM generate_series(1, %s) g", [n_voters])
         cats = "ARRAY[" + ",".join(f"'{c}'" for c, _ in CATEGORIES) + "]"
         # One prompt per category x language (the battle's first prompt; the vote carries both).
         _insert(cur, "arena_prompt", "text, modality, category, language, source, input_media, created",
@@ -313,6 +311,12 @@ def _fill(connection, n_votes: int, n_models: int, clock) -> None:
         with clock() as c_rows:
             for first in range(1, n_votes + 1, CHUNK):
                 _insert_votes(cur, first, min(CHUNK, n_votes - first + 1), n_models, n_voters)
+        # The voters, after their votes (no foreign-key check yet): their counts in the same statement.
+        _insert(cur, "arena_voter", "id, public_id, first_seen, last_seen, battles_count, votes_count",
+                "SELECT g, 'v' || g, now(), now(), coalesce(c.n, 0), coalesce(c.n, 0) FROM generate_series(1, %s) g"
+                " LEFT JOIN (SELECT voter_id, count(*) AS n FROM arena_vote GROUP BY voter_id) c ON c.voter_id = g",
+                [n_voters])
+        cur.execute("SELECT setval('arena_voter_id_seq', %s)", [n_voters])
         cur.execute("SET session_replication_role = DEFAULT")
         with clock() as c_idx:
             cur.execute("SET maintenance_work_mem = '512MB'")
@@ -320,11 +324,9 @@ def _fill(connection, n_votes: int, n_models: int, clock) -> None:
                 cur.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
             for definition, _, _ in plain:
                 cur.execute(definition)
-            cur.execute("UPDATE arena_voter v SET votes_count = c.n, battles_count = c.n, last_seen = now()"
-                        " FROM (SELECT voter_id, count(*) n FROM arena_vote GROUP BY voter_id) c WHERE c.voter_id = v.id")
             cur.execute("ANALYZE")
     print(f"  filled {n_votes:,} votes in {c_all} (rows {c_rows.wall:.0f} s; {len(plain) + len(unique)} indexes built "
-          f"and voters' counts in {c_idx.wall:.0f} s); {_load()}", flush=True)
+          f"in {c_idx.wall:.0f} s); {_load()}", flush=True)
 
 
 def _insert(cur, table: str, columns: str, select: str, params: list) -> None:
