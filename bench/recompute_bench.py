@@ -268,7 +268,8 @@ def _fragility_versus_old(snap, pairs: int, clock) -> None:
     with clock() as c_old:
         was = old.fragility(cells, order[: pairs + 1])
     print(f"  fragility, {len(new)} adjacent pairs: {c_new}; the previous algorithm on the first {len(was)}: {c_old} "
-          f"(x{len(new) / max(len(was), 1):.0f} for all pairs: ~{c_old.wall * len(new) / max(len(was), 1):.0f} s)", flush=True)
+          f"(x{len(new) / max(len(was), 1):.0f} for all pairs: ~{c_old.wall * len(new) / max(len(was), 1):.0f} s wall, "
+          f"~{c_old.cpu * len(new) / max(len(was), 1):.0f} s CPU)", flush=True)
     for o, nw in zip(was, new):
         print(f"      {o['upper']} > {o['lower']}: previous {o['votes_to_swap']} votes, now {nw['votes_to_swap']} "
               f"(one step {nw['one_step']}), tied {o['tied']} / {nw['tied']}", flush=True)
