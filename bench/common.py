@@ -1,4 +1,5 @@
-"""What several benchmarks share: a free loopback port, percentiles, a scratch database.
+"""What several benchmarks share: a free loopback port, percentiles, a scratch database, the
+defaults of columns a seed does not write.
 
 Benchmarks are run as scripts (``.venv/bin/python bench/x.py``), so this module is imported as
 ``common`` from the script's own folder; nothing in the arena imports it.
@@ -44,3 +45,31 @@ def solve_pow(challenge: str, difficulty: int) -> str:
         if h >> (256 - difficulty) == 0:
             return str(n)
         n += 1
+
+
+def model_defaults(table: str, cols: list[str]) -> tuple[list[str], list[str]]:
+    """Columns of ``table`` a seed does not write (added by later migrations; not nullable) and their
+    model defaults as text (what COPY's text format and a ``%s::type`` cast both take)."""
+    import datetime as dt
+    import json
+
+    from django.apps import apps
+    from django.db import models
+
+    model = next(m for m in apps.get_models() if m._meta.db_table == table)
+    extra, values = [], []
+    for f in model._meta.concrete_fields:
+        if f.primary_key or f.column in cols or f.null:
+            continue
+        default = f.get_default()
+        if isinstance(f, models.JSONField):
+            text = json.dumps(default)
+        elif isinstance(f, models.BooleanField):
+            text = "t" if default else "f"
+        elif isinstance(default, dt.datetime):
+            text = default.isoformat()
+        else:
+            text = "" if default is None else str(default)
+        extra.append(f.column)
+        values.append(text)
+    return extra, values

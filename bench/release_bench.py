@@ -80,32 +80,11 @@ def _text(rng: random.Random, pool: list[str], median_chars: int, sigma: float =
     return " ".join(parts)
 
 
-def _defaults(table: str, cols: list[str]) -> tuple[list[str], str]:
-    """Columns the seed does not write (added by later migrations) and their model defaults."""
-    from django.apps import apps
-    from django.db import models
-
-    model = next(m for m in apps.get_models() if m._meta.db_table == table)
-    extra, values = [], []
-    for f in model._meta.concrete_fields:
-        if f.primary_key or f.column in cols or f.null:
-            continue
-        default = f.get_default()
-        if isinstance(f, models.JSONField):
-            text = json.dumps(default)
-        elif isinstance(f, models.BooleanField):
-            text = "t" if default else "f"
-        elif isinstance(default, dt.datetime):
-            text = default.isoformat()
-        else:
-            text = "" if default is None else str(default)
-        extra.append(f.column)
-        values.append(text)
-    return extra, "".join("\t" + v for v in values)
-
-
 def _copy(cur, table: str, cols: list[str], rows) -> None:
-    extra, tail = _defaults(table, cols)
+    from common import model_defaults
+
+    extra, values = model_defaults(table, cols)
+    tail = "".join("\t" + v for v in values)
     with cur.copy(f"COPY {table} ({', '.join(cols + extra)}) FROM STDIN") as cp:
         buf = []
         for row in rows:

@@ -153,8 +153,13 @@ def _rows(lb, counts: dict[str, int]) -> list[dict[str, Any]]:
 
 
 def _plots(lb) -> dict[str, Any]:
-    def clean(mat):
-        return [[None if x != x else round(float(x), 6) for x in row] for row in mat]
+    import numpy as np
+
+    def clean(mat):  # rounded, NaN as null; vectorised (200 models: 2 x 40,000 cells)
+        arr = np.asarray(mat, dtype=np.float64)
+        out = np.round(arr, 6).astype(object)
+        out[np.isnan(arr)] = None
+        return out.tolist()
 
     return {"models": list(lb.models), "win_matrix": clean(lb.win_matrix), "battle_matrix": clean(lb.battle_matrix)}
 

@@ -51,3 +51,54 @@ def test_close_neighbours_are_tied_and_distant_ones_are_not():
     assert [(f["upper"], f["lower"]) for f in out] == [("a", "b"), ("b", "c")]
     assert out[0]["tied"] and out[0]["votes_to_swap"] < 10
     assert not out[1]["tied"] and out[1]["share"] > 0.1
+
+
+def _even_board(m=10, step=0.15, per_pair=400):
+    """Every pair met per_pair times; wins, losses and 10% ties exactly as the strengths say."""
+    theta = np.arange(m)[::-1] * step
+    rows = []
+    for a in range(m):
+        for b in range(a + 1, m):
+            p = 1 / (1 + np.exp(-(theta[a] - theta[b])))
+            ties = round(0.1 * per_pair)
+            wins = round(0.9 * per_pair * p)
+            rows += [(f"m{a}", f"m{b}", "model_a", wins), (f"m{a}", f"m{b}", "model_b", per_pair - ties - wins),
+                     (f"m{a}", f"m{b}", "tie", ties)]
+    return _cells(rows)
+
+
+def test_the_one_step_approximation_agrees_with_exact_removal():
+    """The influence count (no refit) is within 10% of the refitted one on every adjacent pair, and the
+    refitted count is exact for its removal order: a full Newton refit without those votes swaps the
+    pair, without one vote fewer it does not."""
+    from ratings.engine.fragility import _Board, _fit, _order, _removal, _swapped, _unordered, votes_to_swap_one_step
+
+    cells = _even_board()
+    board = _Board(cells.m, *_unordered(cells))
+    for upper in range(cells.m - 1):
+        lower = upper + 1
+        exact = votes_to_swap(cells, upper, lower)
+        approx = votes_to_swap_one_step(cells, upper, lower)
+        assert exact > 50 and abs(approx - exact) <= 0.1 * exact, (upper, exact, approx)
+        sup = board.support(board.theta, board.jinv, upper, lower)
+        idx, counts, cum, _ = _order(sup, board.n.ravel())
+        for k, swaps in ((exact, True), (exact - 1, False)):
+            th, _ = _fit(board.m, board.i, board.j, board.n - _removal(board.n.shape, idx, counts, cum, k))
+            assert bool(_swapped(th, upper, lower)) == swaps, (upper, k)
+
+
+def test_cells_kept_by_who_was_shown_first_give_the_same_counts():
+    """A board's cells keep (shown first, shown second): both orientations of a pair are one pair here."""
+    cells = _even_board(m=6)
+    a, b, o, n = [], [], [], []
+    flip = {"model_a": "model_b", "model_b": "model_a", "tie": "tie"}
+    for i, j, row in zip(cells.i, cells.j, cells.n):
+        for code, count in zip(("model_a", "model_b", "tie"), row):
+            half = int(count) // 2  # half of the votes with j shown first
+            a += [cells.models[i], cells.models[j]]
+            b += [cells.models[j], cells.models[i]]
+            o += [code, flip[code]]
+            n += [count - half, half]
+    oriented = PairCells.from_counts(model_a=a, model_b=b, outcome=o, weight=n, oriented=True)
+    order = [f"m{k}" for k in range(6)]
+    assert [f["votes_to_swap"] for f in fragility(oriented, order)] == [f["votes_to_swap"] for f in fragility(cells, order)]
