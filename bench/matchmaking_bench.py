@@ -2,7 +2,7 @@
 """Matchmaking policies in simulated arenas: median votes to the target, and time per vote.
 
   .venv/bin/python bench/matchmaking_bench.py [--seeds 5] [--first-seed 0] [--only ksort bt placement]
-                                              [--bt-seeds 3] [--jobs 2]
+                                              [--bt-seeds 3] [--jobs 2] [--policies active uniform]
 
 For each experiment (ratings.engine.simulate), the votes `active`, `ksort-ucb` and `uniform` (with
 the same Bradley-Terry MAP as `active`) need, as the median over the seeds (a run that never gets
@@ -12,10 +12,12 @@ issue names:
              5% of votes with two places swapped.   goal: active >= 1.5x fewer than ksort-ucb
   bt         40 models, strengths ~ N(0, 0.6), Bradley-Terry pairwise votes (and Plackett-Luce
              K=4), Kendall tau >= 0.9 held 200 votes. goal: active >= 1.5x fewer than uniform
+             (pairwise), beside the ceiling of any choice of pairs: the best fixed allocation of
+             votes over pairs, knowing the true strengths (simulate.bt_design_ceiling)
   placement  a new model in a converged 50-model arena, K=4; rank within 1 of the truth, held
              50 votes.                              goal: within 30 votes
 and the milliseconds per vote (propose + observe + order) with 50 models (goal: under 5 ms).
-Default: ~3-4 minutes on two busy cores; --seeds/--bt-seeds for more.
+Default: ~3-4 minutes on two busy cores; --seeds/--bt-seeds for more, --policies to run fewer.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ratings.engine.simulate import DEFAULTS, run  # noqa: E402
+from ratings.engine.simulate import DEFAULTS, bt_design_ceiling, run  # noqa: E402
 
 POLICIES = ("active", "ksort-ucb", "uniform")
 CASES = [  # (section, label, experiment, params, peer, goal ratio or vote limit)
@@ -46,6 +48,9 @@ CASES = [  # (section, label, experiment, params, peer, goal ratio or vote limit
 
 def _one(job: tuple[str, str, int, dict]):
     experiment, policy, seed, params = job
+    if policy == "ceiling":
+        bt = DEFAULTS["bt"]
+        return bt_design_ceiling(seed, models=bt["models"], spread=bt["spread"], tau=bt["tau"])
     return run(experiment, policy, seed, **{**DEFAULTS[experiment], **params})
 
 
@@ -56,6 +61,8 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=0, help="first seed (others: re-check on unseen seeds)")
     ap.add_argument("--only", nargs="+", choices=["ksort", "bt", "placement"], default=None)
     ap.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    ap.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES),
+                    help="policies to run (default all; a goal is judged only where active and its peer ran)")
     a = ap.parse_args()
     started = time.perf_counter()
     print(f"matchmaking bench: seeds {a.first_seed}..{a.first_seed + a.seeds - 1} "
@@ -64,7 +71,9 @@ def main() -> None:
     jobs = []
     for section, _, exp, params, _, _ in cases:
         n = a.bt_seeds if section == "bt" else a.seeds
-        jobs += [(exp, pol, seed, params) for pol in POLICIES for seed in range(a.first_seed, a.first_seed + n)]
+        jobs += [(exp, pol, seed, params) for pol in a.policies for seed in range(a.first_seed, a.first_seed + n)]
+        if exp == "bt" and params["k"] == 2:
+            jobs += [(exp, "ceiling", seed, params) for seed in range(a.first_seed, a.first_seed + n)]
     with ProcessPoolExecutor(max_workers=max(1, a.jobs)) as pool:
         results = list(pool.map(_one, jobs))
     by = {}
@@ -76,7 +85,7 @@ def main() -> None:
         print(f"\n{label}  ({exp}, {', '.join(f'{k}={v}' for k, v in {**DEFAULTS[exp], **params}.items())})")
         print(f"  {'policy':<10} {'median votes':>12} {'ms/vote':>8}  per seed")
         med = {}
-        for pol in POLICIES:
+        for pol in a.policies:
             rs = by[(exp, tuple(sorted(params.items())), pol)]
             med[pol] = median(r.votes if r.votes is not None else math.inf for r in rs)
             ms = median(r.ms_per_vote for r in rs)
@@ -85,6 +94,14 @@ def main() -> None:
             shown = f">{limit}" if med[pol] == math.inf else f"{med[pol]:g}"
             each = " ".join("-" if r.votes is None else str(r.votes) for r in rs)
             print(f"  {pol:<10} {shown:>12} {ms:>8.3f}  {each}")
+        if exp == "bt" and params["k"] == 2:
+            ceil = by[(exp, tuple(sorted(params.items())), "ceiling")]
+            gain = median(u / b for u, b in ceil)
+            print(f"  ceiling: the best fixed choice of pairs, knowing the true strengths, needs {gain:.2f}x fewer "
+                  f"votes than uniform\n    (expected misordered pairs at the truth, median; per seed: "
+                  f"{' '.join(f'{u / b:.2f}' for u, b in ceil)})")
+        if "active" not in med or (peer and peer not in med):
+            continue
         if peer:
             ratio = med[peer] / med["active"] if med["active"] else math.inf
             verdict = "met" if ratio >= goal else "NOT met"
@@ -94,7 +111,7 @@ def main() -> None:
             print(f"  active places a new model in {med['active']:g} votes (median; goal <= {goal}: {verdict})")
     if ms_50:
         print("\nms per vote with 50 models (propose + observe + order), median over runs:")
-        for pol in POLICIES:
+        for pol in a.policies:
             vals = [ms for p, ms in ms_50 if p == pol]
             if vals:
                 print(f"  {pol:<10} {median(vals):.3f} ms  (goal < 5 ms)")

@@ -10,8 +10,9 @@
 The arena (arena.services.matchmaking), the simulator (ratings.engine.simulate) and anyone offline
 use this one interface.
 
-- ``uniform``: every k-set of the available models equally likely; ``order()`` is the Bradley-Terry
-  MAP below (the "proper MLE" a uniform arena would use).
+- ``uniform``: every k-set of the available models equally likely; ``order()`` is the same estimator
+  as ``active``'s (the Bradley-Terry MAP below with its transitivity pass), so that the two differ
+  only in which models meet.
 - ``ksort-ucb``: K-Sort Arena's rule (Li et al., 2024): the least-compared model is the pivot; its
   k-1 opponents maximise closeness of skill plus the exploration bonus sqrt(ln n / n_iq);
   Bayesian Thurstone-Mosteller skills (ratings.engine.bayes.BayesRater); order by mu - 3 sigma.
@@ -27,8 +28,9 @@ use this one interface.
   one O(M^3) step. The best pair starts the battle; a K-wise battle adds, one at a time, the model
   with the most information against those already in. A new model (no votes yet) has a wide
   posterior and is therefore drawn against opponents near its current estimate: binary search.
-  Its ``order()`` is the MAP order, with adjacent models swapped where their head-to-head record
-  contradicts it (transitivity of the vote graph: a noise-free arena's exact order needs it).
+  Its ``order()`` (shared with ``uniform``) is the MAP order, with adjacent models swapped where their
+  head-to-head record contradicts it (transitivity of the vote graph: a noise-free arena's exact
+  order needs it).
 
 Guard rails, for every policy (keyword arguments of make_policy):
 - ``floor`` f in [0, 1]: with probability f the battle is a uniform draw, so every available model
@@ -208,6 +210,35 @@ class Policy:
 
 # ---- the Bradley-Terry / Plackett-Luce posterior shared by "uniform" and "active" ---------------
 
+def comparison_information(theta: np.ndarray) -> np.ndarray:
+    """Fisher information p(1 - p) of one comparison of every pair, at strengths ``theta``."""
+    p = 1.0 / (1.0 + np.exp(-(theta[:, None] - theta[None, :])))
+    return p * (1.0 - p)
+
+
+def laplacian(w: np.ndarray) -> np.ndarray:
+    """The graph Laplacian sum_{i<j} w_ij (e_i - e_j)(e_i - e_j)' of symmetric pair weights."""
+    lap = -w
+    lap[np.diag_indices(len(w))] = 0.0
+    lap[np.diag_indices(len(w))] = -lap.sum(axis=1)
+    return lap
+
+
+def pair_variances(cov: np.ndarray) -> np.ndarray:
+    """var(theta_i - theta_j) for every pair, from the covariance of theta."""
+    var = np.diag(cov)
+    return np.maximum(var[:, None] + var[None, :] - 2.0 * cov, 1e-12)
+
+
+def contrast_drops(cov: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """For every pair (a, b): sum_{i<j} g_ij (c_ij' C e_ab)^2 = e_ab' C L_g C e_ab, the g-weighted sum
+    of how much information along e_ab = e_a - e_b lowers every var(theta_i - theta_j) (times the
+    Sherman-Morrison factor of the comparison). One O(M^3) step for all pairs."""
+    b = cov @ laplacian(g) @ cov
+    db = np.diag(b)
+    return db[:, None] + db[None, :] - 2.0 * b
+
+
 class _Posterior:
     """MAP of theta under rank-broken votes (each pair of a ranking a BT comparison, ties half a
     win) and a N(0, PRIOR_SD^2) prior, with the Laplace covariance. Newton steps, warm started."""
@@ -267,7 +298,8 @@ class _Posterior:
 
 
 class Uniform(Policy):
-    """Every k-set of the available models equally likely; order by the Bradley-Terry MAP."""
+    """Every k-set of the available models equally likely; order by the Bradley-Terry MAP (with the
+    transitivity pass), the estimator ``active`` uses too."""
 
     name = "uniform"
 
@@ -285,22 +317,8 @@ class Uniform(Policy):
         self.post.fit(steps=100 if full else 2)
 
     def order(self) -> list[str]:
-        self.post.fit(steps=2)
-        return [self.names[i] for i in np.argsort(-self.post.theta, kind="stable")]
-
-    def _choose(self, pool: list[int], k: int) -> list[int]:
-        return self.rng.sample(pool, k)
-
-    def describe(self) -> str:
-        return "uniform: every set of available models is equally likely"
-
-
-class Active(Uniform):
-    """Ours: expected information about the order (see the module docstring)."""
-
-    name = "active"
-
-    def order(self) -> list[str]:
+        """The MAP order, shared by "uniform" and "active": their vote counts compare designs, not
+        estimators."""
         self.post.fit(steps=2)
         theta = self.post.theta
         order = list(np.argsort(-theta, kind="stable"))
@@ -318,6 +336,18 @@ class Active(Uniform):
                 break
         return [self.names[i] for i in order]
 
+    def _choose(self, pool: list[int], k: int) -> list[int]:
+        return self.rng.sample(pool, k)
+
+    def describe(self) -> str:
+        return "uniform: every set of available models is equally likely"
+
+
+class Active(Uniform):
+    """Ours: expected information about the order (see the module docstring)."""
+
+    name = "active"
+
     def _pair_scores(self, pool: list[int]) -> np.ndarray:
         """Expected information of one comparison of every pair (a, b) of the pool."""
         self.post.fit(steps=2)
@@ -331,22 +361,14 @@ class Active(Uniform):
             draw = theta + chol @ self.np_rng.standard_normal(m)
         except np.linalg.LinAlgError:
             draw = theta
-        var = np.diag(cov)
-        s2 = np.maximum(var[:, None] + var[None, :] - 2.0 * cov, 1e-12)
+        s2 = pair_variances(cov)
         z = np.abs(draw[:, None] - draw[None, :]) / np.sqrt(s2)
         s = np.sqrt(s2)
         # Weight of pair (i, j) on its variance drop: phi(z)/s, i.e. (twice) the drop of its sd times
         # how much it is in doubt; pairs already settled (large z) count for nothing.
         g = _INV_SQRT_2PI * np.exp(-0.5 * z * z) / s
-        np.fill_diagonal(g, 0.0)
-        lap = -g
-        lap[np.diag_indices(m)] = g.sum(axis=1)
-        b = cov @ lap @ cov
-        db = np.diag(b)
-        q = db[:, None] + db[None, :] - 2.0 * b
-        d = theta[:, None] - theta[None, :]
-        p = 1.0 / (1.0 + np.exp(-d))
-        f = p * (1.0 - p)
+        q = contrast_drops(cov, g)
+        f = comparison_information(theta)
         score = f * q / (1.0 + f * s2)
         np.fill_diagonal(score, -np.inf)
         return score

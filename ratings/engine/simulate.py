@@ -14,15 +14,22 @@ The simulator owns the truth, the noise and the seeds; a policy only sees the vo
 
 Each run returns the vote count at which the target was first reached for good (``None`` if not
 within ``max_votes``) and the policy's time per vote (propose + observe + order).
+
+``bt_design_ceiling`` says how much any choice of pairs could gain in the ``bt`` arena at all: the
+pairwise votes a uniform design and the best fixed allocation of votes over pairs, chosen knowing
+the true strengths, need before the expected number of misordered pairs (Laplace approximation of
+the same MAP, at the truth) is down to what Kendall tau ``tau`` allows.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from ratings.engine.matchmaking import make_policy
+from ratings.engine.matchmaking import (PRIOR_SD, comparison_information, contrast_drops, laplacian, make_policy,
+                                        pair_variances)
 
 EXPERIMENTS = ("ksort", "bt", "placement")
 DEFAULTS = {
@@ -96,11 +103,17 @@ def run_ksort(policy: str, seed: int, *, models: int = 50, k: int = 4, noise: fl
     return Result("ksort", policy, seed, None, 1000 * spent / max(t, 1), t)
 
 
-def run_bt(policy: str, seed: int, *, models: int = 40, k: int = 2, spread: float = 0.6, tau: float = 0.9,
-           stay: int = 200, max_votes: int = 60000) -> Result:
+def _bt_truth(seed: int, models: int, spread: float) -> tuple[dict[str, float], np.random.Generator]:
+    """The true strengths of the bt arena of this seed, and the generator that goes on to draw its votes."""
     rng = np.random.default_rng([seed, 2])
     names = _names(models, rng)
-    theta = dict(zip(names, rng.normal(0.0, spread, models)))
+    return dict(zip(names, rng.normal(0.0, spread, models))), rng
+
+
+def run_bt(policy: str, seed: int, *, models: int = 40, k: int = 2, spread: float = 0.6, tau: float = 0.9,
+           stay: int = 200, max_votes: int = 60000) -> Result:
+    theta, rng = _bt_truth(seed, models, spread)
+    names = list(theta)
     truth = sorted(names, key=lambda m: -theta[m])
     rank_of = {m: r for r, m in enumerate(truth)}
     p = make_policy(policy, names, k=k, seed=seed)
@@ -165,6 +178,56 @@ def run_placement(policy: str, seed: int, *, models: int = 50, k: int = 4, noise
         if streak >= stay:
             return Result("placement", policy, seed, t - stay + 1, 1000 * spent / t, t)
     return Result("placement", policy, seed, None, 1000 * spent / max(t, 1), t)
+
+
+def _misordered(d: np.ndarray, f: np.ndarray, design: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
+    """Expected misordered pairs of a design (votes per pair, symmetric) and its gradient."""
+    from scipy.special import ndtr
+
+    m = len(d)
+    cov = np.linalg.inv(laplacian(design * f) + lam * np.eye(m))
+    s2 = pair_variances(cov)
+    z = np.abs(d) / np.sqrt(s2)
+    expected = float(ndtr(-z[np.triu_indices(m, 1)]).sum())
+    # d/d design_ab = -f_ab sum_ij dPhi(-z_ij)/d s2_ij (c_ij' C e_ab)^2, and dPhi/ds2 = phi(z) z / (2 s2)
+    g = np.exp(-0.5 * z * z) * z / (2.0 * s2 * math.sqrt(2.0 * math.pi))
+    np.fill_diagonal(g, 0.0)
+    return expected, -f * contrast_drops(cov, g)
+
+
+def bt_design_ceiling(seed: int, *, models: int = 40, spread: float = 0.6, tau: float = 0.9,
+                      iterations: int = 200) -> tuple[float, float]:
+    """(votes a uniform design needs, votes the best fixed design needs) in the ``bt`` arena of this
+    seed, to bring the expected misordered pairs down to (1 - tau) / 2 of all pairs. The best design
+    is found by exponentiated gradient over the share of votes of each pair, at the true strengths:
+    a ceiling for what choosing pairs can gain, not a policy (no policy knows the truth)."""
+    theta = np.array(sorted(_bt_truth(seed, models, spread)[0].values()))
+    d = theta[:, None] - theta[None, :]
+    f = comparison_information(theta)
+    lam = 1.0 / PRIOR_SD ** 2
+    iu = np.triu_indices(models, 1)
+    target = (1.0 - tau) / 2.0 * len(iu[0])
+
+    def votes_needed(share: np.ndarray) -> float:
+        lo, hi = 10.0, 1e7
+        for _ in range(40):
+            mid = math.sqrt(lo * hi)
+            lo, hi = (mid, hi) if _misordered(d, f, mid * share, lam)[0] > target else (lo, mid)
+        return hi
+
+    uniform = np.ones((models, models)) / len(iu[0])
+    np.fill_diagonal(uniform, 0.0)
+    n_uniform = votes_needed(uniform)
+    share, n = uniform.copy(), n_uniform
+    for _ in range(2):  # optimise for the budget it will need, then for the budget that turned out
+        for _ in range(iterations):
+            grad = _misordered(d, f, n * share, lam)[1]
+            share = share * np.exp(-0.3 * grad / np.abs(grad[iu]).max())
+            share = 0.5 * (share + share.T)
+            np.fill_diagonal(share, 0.0)
+            share /= share[iu].sum()
+        n = votes_needed(share)
+    return n_uniform, n
 
 
 RUNNERS = {"ksort": run_ksort, "bt": run_bt, "placement": run_placement}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ratings.engine.matchmaking import POLICIES, make_policy
-from ratings.engine.simulate import run
+from ratings.engine.simulate import bt_design_ceiling, run
 
 ROOT = Path(__file__).resolve().parents[3]
 MODELS = [f"m{i:02d}" for i in range(12)]
@@ -147,6 +147,29 @@ def test_the_simulator_finds_active_ahead_on_a_small_ksort_arena():
     assert votes["active"] * 1.5 <= votes["uniform"]
     again = run("ksort", "active", 0, **params)
     assert again.votes == run("ksort", "active", 0, **params).votes  # seeds make runs reproducible
+
+
+def test_uniform_and_active_order_the_same_votes_the_same_way():
+    """The bt goal compares designs: both policies must read the same votes with one estimator."""
+    rng = random.Random(7)
+    uniform, active = make_policy("uniform", MODELS, k=2, seed=0), make_policy("active", MODELS, k=2, seed=0)
+    for _ in range(300):
+        battle = rng.sample(MODELS, 2)
+        places = [1, 2] if rng.random() < 0.5 else [2, 1]  # coin flips: the MAP alone leaves ties to break
+        uniform.observe(battle, places)
+        active.observe(battle, places)
+    assert uniform.order() == active.order()
+
+
+def test_the_design_ceiling_grows_where_uniform_wastes_votes_on_settled_pairs():
+    """Choosing pairs can only gain what the spread of strengths allows: near-equal models leave
+    little to choose, widely spread ones waste most of a uniform design on settled pairs."""
+    gains = {}
+    for spread in (0.6, 2.0):
+        pairs = [bt_design_ceiling(seed, models=12, spread=spread) for seed in range(3)]
+        assert all(best <= uniform for uniform, best in pairs)
+        gains[spread] = statistics.median(uniform / best for uniform, best in pairs)
+    assert 1.0 < gains[0.6] < 1.5 < gains[2.0]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
