@@ -200,8 +200,8 @@ def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
     """Per model: its results among new voters against the board of established voters (both
     without flagged voters). Models that diverge beyond COHORT_MARGIN pass a screen (Bonferroni
     over models, family-wise COHORT_ALPHA); then the new voters whose own results for a screened
-    model drive it are tested (Tarone-screened BH at q). A K-wise vote counts once per model in
-    it (its pairs with the model weigh 1/(K-1)), its variance bounded as one unit (Cauchy-Schwarz)."""
+    model drive it are tested (Tarone-screened BH at 5q, at most 5%). A K-wise vote counts once per
+    model in it (its pairs with the model weigh 1/(K-1)), its variance bounded as one unit (Cauchy-Schwarz)."""
     m = len(log.models)
     new = _new_voters(log)
     rows = [{"cohort_z": 0.0, "cohort_p": 1.0, "cohort_flagged": False} for _ in range(m)]
@@ -260,9 +260,13 @@ def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
         cand_p += pv.tolist()
         cand_min += pmin.tolist()
     if cand_p:
-        adj = it.tarone_bh(np.array(cand_p), np.array(cand_min), q)
+        # The screen already established (family-wise 5%) that new voters drive these models: among
+        # their new voters, a stage-wise FDR of 5% (five times q, or q if larger) costs at most about
+        # one honest voter in twenty flagged here, and catches boosters with a dozen votes on the model.
+        cq = max(q, min(it.COHORT_Q, 5 * q))
+        adj = it.tarone_bh(np.array(cand_p), np.array(cand_min), cq)
         for v, k, pv, a in zip(cand_v, cand_m, cand_p, adj):
-            if a <= q:
+            if a <= cq:
                 flagged[v] = True
                 best[v] = min(best[v], a)
                 reasons[v].append({"detector": "cohort_divergence", "p": float(f"{pv:.3g}"), "q": float(f"{a:.3g}"),

@@ -27,7 +27,8 @@ Detectors (names are the ``fraud:<name>`` exclusion reasons in the live arena):
 - ``network``        several pseudonyms behind one network hash whose pooled votes fail a test above;
 - ``cohort_divergence``  a model's results among new voters differ from those among established
                      voters by more than 3 points of win rate (a screen per model, Bonferroni at
-                     family-wise 5%); then the new voters who drive it (Tarone-screened BH at q).
+                     family-wise 5%); then the new voters who drive it (Tarone-screened BH at 5q, at
+                     most 5%: the screen already established that some new voters drive the model).
 The audit runs twice: after the first pass the fit and the exposure are re-estimated without the
 flagged voters, so an attack that moved the board is judged against the board without it.
 """
@@ -53,6 +54,7 @@ FAST_SHARE = 0.50            # ... and may vote faster than the crowd's 2% quant
 FAST_QUANTILE = 0.02
 COHORT_MARGIN = 0.03         # a model's win rate may differ by 3 points between new and old voters
 COHORT_ALPHA = 0.05          # the per-model screen: family-wise 5% across models (Bonferroni); then BH on voters
+COHORT_Q = 0.05              # ... at FDR five times q, at most 5% (q if larger): see ratings.engine.audit._cohort_stage
 NETWORK_MIN_PSEUDONYMS = 3
 DEFAULT_Q = 0.01
 DETECTORS = ("position_bias", "random", "likelihood", "target_concentration", "outcome_bias", "dwell",
