@@ -122,25 +122,23 @@ class VoteLog:
             log.unit = rank
 
         def per_row(pair_values, kw_values, dtype):
+            """A per-vote column (pairwise votes', K-wise votes') repeated on each vote's rows."""
             if pair_values is None and kw_values is None:
                 return None
             fill = np.nan if dtype is np.float64 else None
-            pv = np.full(np_, fill, dtype=object) if pair_values is None else np.asarray(pair_values, dtype=object)
-            kv = np.full(kw.n_votes, fill, dtype=object) if kw_values is None else np.asarray(kw_values, dtype=object)
+            pv = np.full(np_, fill, dtype=dtype) if pair_values is None else np.asarray(pair_values, dtype=dtype)
+            kv = np.full(kw.n_votes, fill, dtype=dtype) if kw_values is None else np.asarray(kw_values, dtype=dtype)
             return np.concatenate([pv.reshape(-1), kv.reshape(-1)[kw.vote]])
 
-        t = per_row(time, kw.time, np.float64)
-        if t is not None:
-            log.time = t.astype(np.float64)
-        d = per_row(dwell_ms, kw.dwell, np.float64)
-        if d is not None:
-            log.dwell = np.array([np.nan if x is None else x for x in d], dtype=np.float64)
+        log.time = per_row(time, kw.time, np.float64)  # None (a missing value): nan
+        log.dwell = per_row(dwell_ms, kw.dwell, np.float64)
         net = per_row(network, kw.network, object)
-        if net is not None:
-            net = np.asarray([("" if x is None or (isinstance(x, float) and x != x) else str(x)) for x in net], dtype=str)
-            names, inv = np.unique(net, return_inverse=True)
-            log.networks = names.tolist()
-            log.network = np.where(net == "", -1, inv).astype(np.int64)
+        if net is not None:  # small integer codes, one name per distinct network
+            codes: dict[str, int] = {}
+            log.network = np.fromiter(
+                (-1 if x is None or x == "" or (isinstance(x, float) and x != x) else codes.setdefault(str(x), len(codes))
+                 for x in net), dtype=np.int64, count=net.size)
+            log.networks = list(codes)
         return log
 
     @property

@@ -10,11 +10,8 @@ import pytest
 
 from ratings.engine.audit import audit
 from ratings.engine.integrity import VoteLog
+from tests.ratings.engine.test_integrity import DAY, M, NAMES, THETA, reasons
 
-M = 12
-THETA = np.linspace(1.2, -1.2, M)  # m00 best
-NAMES = [f"m{k:02d}" for k in range(M)]
-DAY = 86400.0
 TARGET = 6
 
 
@@ -84,11 +81,6 @@ class KCrowd:
 
     def audit(self, **kw):
         return audit(self.log(), exposure=dict(zip(NAMES, self.served.tolist())), **kw)
-
-
-def reasons(result, voter: str) -> set[str]:
-    k = result.log.voters.index(voter)
-    return {r["detector"] for r in result.reasons[k]}
 
 
 @pytest.fixture(scope="module")
