@@ -236,7 +236,7 @@ def main() -> int:
 
     def line(label: str, values: list[float], goal: str, pct: bool = True) -> None:
         v = np.asarray(values, float) * (100 if pct else 1)
-        fmt = (lambda x: f"{x:.1f}%") if pct else (lambda x: f"{x:g}")  # noqa: E731
+        fmt = (lambda x: f"{x:.2f}%") if pct else (lambda x: f"{x:g}")  # noqa: E731
         print(f"  {label}: {' '.join(fmt(x) for x in v)}; min {fmt(v.min())} / median {fmt(float(np.median(v)))} / "
               f"max {fmt(v.max())} ({goal})")
 
