@@ -232,27 +232,39 @@ def main() -> int:
               f"{100 * c['camouflaged']:.0f}%; target rank honest {c['rank_honest']}, attacked "
               f"{c['rank_attacked']}, after exclusions {c['rank_after']} (remaining shift "
               f"{c['rank_honest'] - c['rank_after']:+d} ranks; rating {c['lift_attacked']:+.1f} -> {c['lift_after']:+.1f} points)")
-    print("\nsummary over seeds", args.seeds)
-    worst = lambda key, f=min: f(r[key] for r in full)  # noqa: E731
-    print(f"  honest voters flagged: max {100 * max(max(r['honest'] for r in full), max(c['honest'] for c in camo)):.2f}% "
-          f"(goal <= 1%)")
-    print(f"  always-left caught at 25 votes: min {100 * worst('always_left'):.1f}% (goal >= 99%)")
-    print(f"  random caught at 50 votes: min {100 * worst('random'):.1f}% (no goal)")
-    print(f"  target-only caught at 100 votes: min {100 * worst('target_only'):.1f}% (goal >= 90%)")
-    print(f"  sybil ring caught: min {100 * worst('ring'):.1f}% (goal >= 90%)")
-    print(f"  camouflaged caught (full): min {100 * worst('camouflaged'):.1f}%")
+    print("\nsummary over seeds", args.seeds, "(per goal: the value per seed, then min / median / max)")
+
+    def line(label: str, values: list[float], goal: str, pct: bool = True) -> None:
+        v = np.asarray(values, float) * (100 if pct else 1)
+        fmt = (lambda x: f"{x:.2f}%") if pct else (lambda x: f"{x:g}")  # noqa: E731
+        print(f"  {label}: {' '.join(fmt(x) for x in v)}; min {fmt(v.min())} / median {fmt(float(np.median(v)))} / "
+              f"max {fmt(v.max())} ({goal})")
+
+    line("honest voters flagged (full)", [r["honest"] for r in full], "goal <= 1%")
+    line("honest voters flagged (camouflage only)", [c["honest"] for c in camo], "goal <= 1%")
+    line("always-left caught at 25 votes", [r["always_left"] for r in full], "goal >= 99%")
+    line("random caught at 50 votes", [r["random"] for r in full], "no goal")
+    line("target-only caught at 100 votes", [r["target_only"] for r in full], "goal >= 90%")
+    line("sybil ring caught", [r["ring"] for r in full], "goal >= 90%")
+    line("camouflaged caught (full)", [r["camouflaged"] for r in full], "no goal")
+    line("camouflaged caught (camouflage only)", [c["camouflaged"] for c in camo], "no goal")
+    print(f"  heavy honest voters (>= 200 votes) flagged: {sum(r['heavy_honest'][0] for r in full)} of "
+          f"{sum(r['heavy_honest'][1] for r in full)}")
     shifts = [abs(r["rank_after"] - r["rank_honest"]) for r in full]
-    print(f"  target rank honest/attacked/after: {[(r['rank_honest'], r['rank_attacked'], r['rank_after']) for r in full]}; "
-          f"max |after - honest| = {max(shifts)} (goal <= 1)")
-    cs = [c["rank_honest"] - c["rank_after"] for c in camo]
-    print(f"  camouflage only, honest/attacked/after: {[(c['rank_honest'], c['rank_attacked'], c['rank_after']) for c in camo]}; "
-          f"max remaining shift {max(abs(s) for s in cs)} rank(s) (goal <= 1); within one rank in "
-          f"{sum(abs(s) <= 1 for s in cs)} of {len(cs)} seeds")
-    print(f"  camouflage only, target rating lift attacked -> after exclusions (points): "
-          f"{[(round(c['lift_attacked'], 1), round(c['lift_after'], 1)) for c in camo]}; adjacent models are "
-          f"{400 / (M - 1):.1f} points apart")
-    print(f"  full attack, target within one rank of honest after exclusions in "
-          f"{sum(s <= 1 for s in shifts)} of {len(shifts)} seeds")
+    print(f"  full attack, target rank honest/attacked/after: "
+          f"{[(r['rank_honest'], r['rank_attacked'], r['rank_after']) for r in full]}")
+    line("full attack, |target rank after exclusions - honest rank|", shifts, "goal <= 1", pct=False)
+    print(f"  full attack, target within one rank of honest after exclusions in {sum(s <= 1 for s in shifts)} of "
+          f"{len(shifts)} seeds")
+    line("full attack, target rating lift left after exclusions (points)", [round(r["lift_after"], 1) for r in full],
+         f"adjacent models are {400 / (M - 1):.1f} points apart", pct=False)
+    cs = [abs(c["rank_honest"] - c["rank_after"]) for c in camo]
+    print(f"  camouflage only, honest/attacked/after: {[(c['rank_honest'], c['rank_attacked'], c['rank_after']) for c in camo]}")
+    line("camouflage only, |remaining shift| (ranks)", cs, "goal <= 1", pct=False)
+    print(f"  camouflage only, within one rank in {sum(s <= 1 for s in cs)} of {len(cs)} seeds")
+    line("camouflage only, target rating lift attacked (points)", [round(c["lift_attacked"], 1) for c in camo], "", pct=False)
+    line("camouflage only, target rating lift after exclusions (points)", [round(c["lift_after"], 1) for c in camo],
+         f"adjacent models are {400 / (M - 1):.1f} points apart", pct=False)
     return 0
 
 

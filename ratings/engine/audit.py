@@ -38,32 +38,34 @@ class AuditResult:
         return {v for v, f in zip(self.log.voters, self.flagged_mask) if f}
 
     def vote_mask(self) -> np.ndarray:
-        """(N,) True for votes of flagged voters."""
+        """(N,) True for the rows (pairwise votes, K-wise votes' pairs) of flagged voters."""
         return self.flagged_mask[self.log.voter]
 
     def to_dict(self) -> dict[str, Any]:
-        counts = np.bincount(self.log.voter, minlength=len(self.log.voters))
+        counts = np.bincount(self.log.voter[self.log.head], minlength=len(self.log.voters))
         voters = [
             {"voter": name, "votes": int(counts[k]), "flagged": bool(self.flagged_mask[k]),
              "score": round(float(self.score[k]), 3), "reasons": self.reasons[k], "tests": self.tests[k]}
             for k, name in enumerate(self.log.voters)
         ]
         voters.sort(key=lambda r: (-r["score"], r["voter"]))
-        return {"q": self.q, "votes": self.log.n, "voters_flagged": int(self.flagged_mask.sum()), "voters": voters,
+        return {"q": self.q, "votes": self.log.n_votes, "voters_flagged": int(self.flagged_mask.sum()), "voters": voters,
                 "models": self.models, "notes": list(self.log.notes)}
 
 
 def exposure_shares(log: VoteLog, exposure: dict[str, float] | None, mask: np.ndarray | None = None) -> np.ndarray:
-    """Per-battle inclusion probability of each model: from what matchmaking served (battles per
-    model; pairwise battles hold two) or, without it, from the votes themselves (unflagged ones)."""
+    """Each model's share of the outputs served (a battle of K outputs holds a model with
+    probability about K times it): from what matchmaking served (battles per model) or, without
+    it, from the votes themselves (unflagged ones; a K-wise vote once per model in it)."""
     m = len(log.models)
     if exposure:
         served = np.array([float(exposure.get(name, 0.0)) for name in log.models])
-        total = sum(float(v) for v in exposure.values()) / 2.0
+        total = sum(float(v) for v in exposure.values())
         return np.clip(served / max(total, 1.0), 0.0, 1.0)
     sel = np.ones(log.n, bool) if mask is None else mask
-    counts = np.bincount(log.a[sel], minlength=m) + np.bincount(log.b[sel], minlength=m)
-    return counts / max(int(sel.sum()), 1)
+    w = log.w_model()[sel]
+    counts = np.bincount(log.a[sel], weights=w, minlength=m) + np.bincount(log.b[sel], weights=w, minlength=m)
+    return counts / max(float(counts.sum()), 1.0)
 
 
 def _run_voter_tests(log: VoteLog, ref: Reference, share: np.ndarray, g: np.ndarray, ng: int):
@@ -81,22 +83,28 @@ def _detail(log: VoteLog, name: str, k: int, st, share: np.ndarray) -> str:
     s_pos, s_rnd, s_ll, s_con, s_out, s_dw = st
     models = log.models
     if name == "position_bias":
-        return f"left output won {int(s_pos['left_wins'][k])} of {int(s_pos['decisive'][k])} decisive votes"
+        return f"left (first-shown) output won {int(s_pos['left_wins'][k])} of {int(s_pos['decisive'][k])} decisive votes"
     if name == "random":
-        return f"agreed with the board on {int(s_rnd['agreed'][k])} of {int(s_rnd['informative'][k])} informative votes"
+        return f"agreed with the board on {_num(s_rnd['agreed'][k])} of {int(s_rnd['informative'][k])} informative votes"
     if name == "likelihood":
         return f"log-likelihood {s_ll['loglik_per_vote'][k]:+.3f} nats per vote against its expectation"
     if name == "target_concentration":
         m = int(s_con["model"][k])
-        return f"{models[m]} in {100 * s_con['share'][k]:.0f}% of votes (served in {100 * share[m]:.1f}% of battles)"
+        return (f"{models[m]} in {100 * s_con['share'][k]:.0f}% of votes (served in {100 * s_con['served_share'][k]:.1f}% "
+                f"of battles)")
     if name == "outcome_bias":
         m = int(s_out["model"][k])
         verb = "won" if s_out["boost"][k] else "lost"
-        won = int(s_out["wins"][k]) if s_out["boost"][k] else int(s_out["decisive"][k] - s_out["wins"][k])
-        return f"{models[m]} {verb} {won} of {int(s_out['decisive'][k])} decisive votes"
+        won = s_out["wins"][k] if s_out["boost"][k] else s_out["decisive"][k] - s_out["wins"][k]
+        return f"{models[m]} {verb} {_num(won)} of {_num(s_out['decisive'][k])} decisive votes"
     if name == "dwell":
         return f"{int(s_dw['fast'][k])} of {int(s_dw['timed'][k])} votes faster than {s_dw['floor_ms']:.0f} ms"
     return ""
+
+
+def _num(x: float) -> str:
+    """A count; a K-wise vote counts the share of its comparisons, so it may be fractional."""
+    return f"{x:.0f}" if abs(x - round(x)) < 1e-6 else f"{x:.1f}"
 
 
 def audit(log: VoteLog, *, exposure: dict[str, float] | None = None, q: float = it.DEFAULT_Q,
@@ -104,7 +112,7 @@ def audit(log: VoteLog, *, exposure: dict[str, float] | None = None, q: float = 
     if log.n == 0:
         from ratings.engine.errors import RatingDataError
 
-        raise RatingDataError("no pairwise votes to audit")
+        raise RatingDataError("no votes to audit")
     nv = len(log.voters)
     flagged = np.zeros(nv, bool)
     ref = reference
@@ -184,15 +192,16 @@ def _new_voters(log: VoteLog) -> np.ndarray:
         np.minimum.at(first, log.voter, log.time)
         return first >= log.time.max() - NEW_WINDOW_S
     first = np.full(nv, np.iinfo(np.int64).max)
-    np.minimum.at(first, log.voter, np.arange(log.n))
-    return first >= (1.0 - NEW_SHARE_NO_TIME) * log.n
+    np.minimum.at(first, log.voter, log.units)
+    return first >= (1.0 - NEW_SHARE_NO_TIME) * log.n_votes
 
 
 def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
     """Per model: its results among new voters against the board of established voters (both
     without flagged voters). Models that diverge beyond COHORT_MARGIN pass a screen (Bonferroni
     over models, family-wise COHORT_ALPHA); then the new voters whose own results for a screened
-    model drive it are tested (Tarone-screened BH at q)."""
+    model drive it are tested (Tarone-screened BH at 5q, at most 5%). A K-wise vote counts once per
+    model in it (its pairs with the model weigh 1/(K-1)), its variance bounded as one unit (Cauchy-Schwarz)."""
     m = len(log.models)
     new = _new_voters(log)
     rows = [{"cohort_z": 0.0, "cohort_p": 1.0, "cohort_flagged": False} for _ in range(m)]
@@ -203,49 +212,61 @@ def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
     ref = fit_reference(log, old_votes)
     d = ref.theta[log.a] - ref.theta[log.b] + ref.beta
     pa = it._sigmoid(d)
+    w = log.w_model()
     ya = (log.outcome == A_WINS).astype(float)
     yb = (log.outcome == B_WINS).astype(float)
     sel = new_votes
-    n = np.bincount(log.a[sel], minlength=m) + np.bincount(log.b[sel], minlength=m)
-    resid = np.bincount(log.a[sel], weights=(ya - pa)[sel], minlength=m) + \
-        np.bincount(log.b[sel], weights=(yb - (1 - pa))[sel], minlength=m)
-    var = np.bincount(log.a[sel], weights=(pa * (1 - pa))[sel], minlength=m) + \
-        np.bincount(log.b[sel], weights=(pa * (1 - pa))[sel], minlength=m)
+    n = np.bincount(log.a[sel], weights=w[sel], minlength=m) + np.bincount(log.b[sel], weights=w[sel], minlength=m)
+    resid = np.bincount(log.a[sel], weights=(w * (ya - pa))[sel], minlength=m) + \
+        np.bincount(log.b[sel], weights=(w * (yb - (1 - pa)))[sel], minlength=m)
+    var = _cohort_var(log, sel, w * np.sqrt(pa * (1 - pa)), m)
     excess = np.abs(resid) - it.COHORT_MARGIN * n
     z = np.divide(excess, np.sqrt(var), out=np.zeros(m), where=var > 0)
     p = np.where(excess > 0, np.minimum(1.0, 2 * stats.norm.sf(z) * m), 1.0)
     cand_v, cand_m, cand_p, cand_min = [], [], [], []
+    kw = log.kwise
     for k in range(m):
         rows[k].update(cohort_z=round(float(np.sign(resid[k]) * max(z[k], 0.0)), 3), cohort_p=float(f"{p[k]:.3g}"),
                        cohort_flagged=bool(p[k] <= it.COHORT_ALPHA),
-                       new_win_share=round(float((resid[k] + _expected(k, log, sel, pa)) / n[k]), 4) if n[k] else None,
-                       expected_win_share=round(float(_expected(k, log, sel, pa) / n[k]), 4) if n[k] else None)
+                       new_win_share=round(float((resid[k] + _expected(k, log, sel, pa, w)) / n[k]), 4) if n[k] else None,
+                       expected_win_share=round(float(_expected(k, log, sel, pa, w) / n[k]), 4) if n[k] else None)
         if p[k] > it.COHORT_ALPHA:
             continue
         boost = resid[k] > 0
-        mine = sel & ((log.a == k) | (log.b == k))
+        mine = np.flatnonzero(sel & ((log.a == k) | (log.b == k)))
         voters = log.voter[mine]
         wins = np.where(log.a[mine] == k, ya[mine], yb[mine])
         pk = np.where(log.a[mine] == k, pa[mine], 1 - pa[mine])
+        wm = w[mine]
         vv = np.unique(voters)
         idx = np.searchsorted(vv, voters)
-        nn = np.bincount(idx, minlength=len(vv)).astype(float)
-        ww = np.bincount(idx, weights=wins, minlength=len(vv))
-        ee = np.bincount(idx, weights=pk, minlength=len(vv)) / nn
+        # Trials: the voter's votes with the model (a K-wise vote's share of them: one trial).
+        heads, _ = it._per_unit(log, mine, np.ones(mine.size))
+        nn = np.bincount(np.searchsorted(vv, log.voter[heads]), minlength=len(vv)).astype(float)
+        ww = np.bincount(idx, weights=wm * wins, minlength=len(vv))
+        ee = np.bincount(idx, weights=wm * pk, minlength=len(vv)) / nn
+        exact = np.bincount(idx, weights=kw[mine].astype(float), minlength=len(vv)) == 0
         if boost:
-            pv = it._refine_upper(it._upper(ww, nn, ee), idx, pk, ww)
+            pv = it._refine_upper(it._upper(ww, nn, ee, exact), idx, pk, ww, exact=exact)
+            pmin = np.where(exact, np.exp(np.bincount(idx, weights=np.log(np.clip(pk, 1e-300, 1)), minlength=len(vv))),
+                            ee ** nn)
         else:  # fewer wins than expected = more losses than expected
-            pv = it._refine_upper(it._upper(nn - ww, nn, 1 - ee), idx, 1 - pk, nn - ww)
-        # The least p-value each could attain: every one of their votes going the suspect way.
-        pmin = np.exp(np.bincount(idx, weights=np.log(np.clip(pk if boost else 1 - pk, 1e-300, 1)), minlength=len(vv)))
+            pv = it._refine_upper(it._upper(nn - ww, nn, 1 - ee, exact), idx, 1 - pk, nn - ww, exact=exact)
+            pmin = np.where(exact, np.exp(np.bincount(idx, weights=np.log(np.clip(1 - pk, 1e-300, 1)), minlength=len(vv))),
+                            (1 - ee) ** nn)
+        # pmin: the least p-value each could attain, every one of their votes going the suspect way.
         cand_v += vv.tolist()
         cand_m += [k] * len(vv)
         cand_p += pv.tolist()
         cand_min += pmin.tolist()
     if cand_p:
-        adj = it.tarone_bh(np.array(cand_p), np.array(cand_min), q)
+        # The screen already established (family-wise 5%) that new voters drive these models: among
+        # their new voters, a stage-wise FDR of 5% (five times q, or q if larger) costs at most about
+        # one honest voter in twenty flagged here, and catches boosters with a dozen votes on the model.
+        cq = max(q, min(it.COHORT_Q, 5 * q))
+        adj = it.tarone_bh(np.array(cand_p), np.array(cand_min), cq)
         for v, k, pv, a in zip(cand_v, cand_m, cand_p, adj):
-            if a <= q:
+            if a <= cq:
                 flagged[v] = True
                 best[v] = min(best[v], a)
                 reasons[v].append({"detector": "cohort_divergence", "p": float(f"{pv:.3g}"), "q": float(f"{a:.3g}"),
@@ -254,15 +275,33 @@ def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
     return rows
 
 
-def _expected(k: int, log: VoteLog, sel: np.ndarray, pa: np.ndarray) -> float:
-    return float(pa[sel & (log.a == k)].sum() + (1 - pa[sel & (log.b == k)]).sum())
+def _cohort_var(log: VoteLog, sel: np.ndarray, sd: np.ndarray, m: int) -> np.ndarray:
+    """Per model: the variance bound of its (weighted) results over the selected rows; a K-wise
+    vote's rows with the model are one unit (the square of their summed standard deviations)."""
+    pair = sel & ~log.kwise
+    var = np.bincount(log.a[pair], weights=sd[pair] ** 2, minlength=m) + \
+        np.bincount(log.b[pair], weights=sd[pair] ** 2, minlength=m)
+    var = var.astype(float)
+    kws = np.flatnonzero(sel & log.kwise)
+    if kws.size:
+        u = log.units[kws].astype(np.int64)
+        keys = np.concatenate([u * m + log.a[kws], u * m + log.b[kws]])
+        uniq, inv = np.unique(keys, return_inverse=True)
+        s = np.bincount(inv, weights=np.concatenate([sd[kws], sd[kws]]), minlength=uniq.size)
+        var += np.bincount(uniq % m, weights=s * s, minlength=m)
+    return var
+
+
+def _expected(k: int, log: VoteLog, sel: np.ndarray, pa: np.ndarray, w: np.ndarray) -> float:
+    return float((w * pa)[sel & (log.a == k)].sum() + (w * (1 - pa))[sel & (log.b == k)].sum())
 
 
 def _model_rows(log: VoteLog, flagged: np.ndarray, cohort: list[dict[str, Any]]) -> list[dict[str, Any]]:
     m = len(log.models)
     bad = flagged[log.voter]
-    votes = np.bincount(log.a, minlength=m) + np.bincount(log.b, minlength=m)
-    sus = np.bincount(log.a[bad], minlength=m) + np.bincount(log.b[bad], minlength=m)
+    w = log.w_model()  # a K-wise vote once per model in it
+    votes = np.round(np.bincount(log.a, weights=w, minlength=m) + np.bincount(log.b, weights=w, minlength=m))
+    sus = np.round(np.bincount(log.a[bad], weights=w[bad], minlength=m) + np.bincount(log.b[bad], weights=w[bad], minlength=m))
     rows = []
     for k, name in enumerate(log.models):
         rows.append({"model": name, "votes": int(votes[k]), "suspicious_votes": int(sus[k]),

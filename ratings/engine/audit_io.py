@@ -1,8 +1,8 @@
 """Reading a vote file for the audit: what ``ratings fit`` reads (ratings.engine.io), plus a
 ``voter`` column (a pseudonymous id) and optional ``timestamp`` (ISO 8601 or seconds since 1970),
 ``dwell_ms`` (or ``shown_at`` and ``voted_at``, ms since 1970 or ISO 8601) and ``network`` (a
-hashed network address). K-wise rows are read (and checked) but only pairwise rows are audited.
-Problems a user can cause raise RatingDataError naming the file line."""
+hashed network address). K-wise rows (``models`` in the order shown, ``ranking``) are audited
+too: rank-broken into pairs that the tests count as one vote. Problems a user can cause raise RatingDataError naming the file line."""
 from __future__ import annotations
 
 import json
@@ -56,16 +56,19 @@ def _times(col: pa.ChunkedArray, rows: np.ndarray, name: str, where, unit_s: boo
 
 
 def load_vote_log(path: str | Path, *, filters: list[str] | tuple[str, ...] = ()) -> VoteLog:
+    """Pairwise and K-wise rows (``models`` in the order shown, ``ranking``), each with its voter."""
     source = str(path)
     table, first_line = read_table(path)
     if "voter" not in table.column_names:
         raise RatingDataError(f"{source}: the audit needs a 'voter' column (a pseudonymous id per vote); "
                               f"found {', '.join(table.column_names)}")
     votes = votes_from_table(table, first_line=first_line, filters=filters, source=source)
-    rows = np.asarray(votes.seq if votes.seq is not None else np.zeros(0, np.int64))
+    prow = np.asarray(votes.seq if votes.seq is not None else np.zeros(0, np.int64), dtype=np.int64)
+    krow = np.asarray(votes.kw_seq if votes.kw_seq is not None else np.zeros(0, np.int64), dtype=np.int64)
+    rows = np.concatenate([prow, krow])  # file rows: the pairwise votes', then the K-wise votes'
     where = lambda r: _line(source, first_line, int(r))  # noqa: E731
     if rows.size == 0:
-        raise RatingDataError(f"{source}: no pairwise votes to audit (the audit reads model_a, model_b, winner)")
+        raise RatingDataError(f"{source}: no votes to audit (the audit reads model_a, model_b, winner or models, ranking)")
     voter_col = pc.cast(table["voter"], pa.string()) if not pa.types.is_string(table["voter"].type) else table["voter"]
     voters = np.asarray(voter_col.to_pylist(), dtype=object)[rows]
     missing = [k for k, v in enumerate(voters) if v is None or str(v).strip() == ""]
@@ -93,12 +96,18 @@ def load_vote_log(path: str | Path, *, filters: list[str] | tuple[str, ...] = ()
             raise RatingDataError(f"{where(rows[bad[0]])}: voted_at is before shown_at")
     network = np.asarray(table["network"].to_pylist(), dtype=object)[rows] if "network" in cols else None
     names = votes.models
-    log = VoteLog.build(voters=[str(v) for v in voters], model_a=[names[i] for i in votes.a],
+    np_ = prow.size
+    part = lambda x, kw: None if x is None else (x[np_:] if kw else x[:np_])  # noqa: E731
+    rankings = None
+    if krow.size:
+        rankings = {"voters": [str(v) for v in voters[np_:]], "models": [[names[i] for i in it] for it in votes.kw_items],
+                    "places": [p.tolist() for p in votes.kw_places], "seq": krow, "time": part(time, True),
+                    "dwell_ms": part(dwell, True), "network": part(network, True)}
+    log = VoteLog.build(voters=[str(v) for v in voters[:np_]], model_a=[names[i] for i in votes.a],
                         model_b=[names[i] for i in votes.b],
                         winner=["model_a" if o == 0 else "model_b" if o == 1 else "tie" for o in votes.outcome],
-                        time=time, dwell_ms=dwell, network=network)
-    if votes.n_kwise:
-        log.notes.append(f"{votes.n_kwise} K-wise votes were read but not audited (the detectors read pairwise votes)")
+                        time=part(time, False), dwell_ms=part(dwell, False), network=part(network, False), seq=prow,
+                        rankings=rankings)
     if time is None:
         log.notes.append("no timestamp column: new voters are those whose first vote is in the file's last 10% of rows")
     return log

@@ -160,3 +160,50 @@ def test_beat_audits_every_modality(text_models, django_capture_on_commit_callba
     with django_capture_on_commit_callbacks(execute=True):
         audit_all.delay()
     assert not Vote.objects.filter(voter=fan, counted=True).exists()
+
+
+def _seed_kwise(comps: list[Competitor], target: Competitor, *, k: int = 3, honest: int = 50, seed: int = 5) -> Voter:
+    """K-wise battles: an honest crowd ranking k outputs (Plackett-Luce over strengths by list
+    order), and a voter who ranks only battles with the target, always the target first."""
+    rng = random.Random(seed)
+    prompt = Prompt.objects.create(text="hello", modality="text", category="general", language="en")
+    strength = {c.pk: 0.8 - 0.4 * j for j, c in enumerate(comps)}
+    now = timezone.now()
+    plan = []
+    for _ in range(honest):
+        voter = Voter.objects.create()
+        for _ in range(rng.randint(10, 50)):
+            shown = rng.sample(comps, k)
+            score = [strength[c.pk] - math.log(-math.log(rng.random())) for c in shown]  # + Gumbel noise
+            plan.append((voter, shown, [1 + sum(s > x for s in score) for x in score], now - dt.timedelta(days=rng.uniform(1, 20))))
+    fan = Voter.objects.create()
+    for _ in range(80):
+        shown = rng.sample([c for c in comps if c != target], k - 1)
+        shown.insert(rng.randrange(k), target)
+        rest = iter(range(2, k + 1))
+        places = [1 if c == target else next(rest) for c in shown]
+        plan.append((fan, shown, places, now - dt.timedelta(hours=rng.uniform(1, 48))))
+    battles = Battle.objects.bulk_create([
+        Battle(mode="kwise", k=k, modality="text", voter=v, prompt=prompt, status="voted") for v, *_ in plan
+    ])
+    Slot.objects.bulk_create([Slot(battle=bt, position=p, competitor=c) for bt, (_, shown, *_) in zip(battles, plan)
+                              for p, c in enumerate(shown)])
+    Vote.objects.bulk_create([
+        Vote(battle=bt, voter=v, ranking=places, modality="text", mode="kwise", category="general", language="en",
+             network_hash=f"net{v.pk}")
+        for bt, (v, _, places, _) in zip(battles, plan)
+    ])
+    for bt, (*_, when) in zip(battles, plan):
+        Vote.objects.filter(battle=bt).update(created=when)
+    return fan
+
+
+def test_kwise_votes_are_audited_live(text_models, django_capture_on_commit_callbacks):
+    target = text_models[-1]
+    fan = _seed_kwise(text_models, target, k=min(3, len(text_models)))
+    _audit(django_capture_on_commit_callbacks)
+    votes = Vote.objects.filter(voter=fan)
+    assert votes.count() == 80 and not votes.filter(counted=True).exists()
+    assert set(votes.values_list("exclusion_reason", flat=True)) <= {"fraud:target_concentration", "fraud:outcome_bias"}
+    assert VoterFlag.objects.get(voter=fan).evidence["votes_audited"] == 80
+    assert not Vote.objects.exclude(voter=fan).filter(counted=False).exists()  # the honest K-wise crowd counts

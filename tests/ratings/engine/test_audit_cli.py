@@ -104,8 +104,10 @@ def test_odd_data_gets_a_clear_message_and_exit_2(tmp_path, capsys):
     assert "empty" in _fails(capsys, ["audit", str(tmp_path / "empty.csv")])
 
     kwise = tmp_path / "k.jsonl"
-    kwise.write_text(json.dumps({"models": ["a", "b", "c"], "ranking": [1, 2, 3], "voter": "x"}) + "\n")
-    assert "no pairwise votes" in _fails(capsys, ["audit", str(kwise)])
+    kwise.write_text(json.dumps({"models": ["a", "b", "c"], "ranking": [1, 2], "voter": "x"}) + "\n")
+    assert "line 1: 'models' and 'ranking' must be lists of the same length" in _fails(capsys, ["audit", str(kwise)])
+    kwise.write_text(json.dumps({"models": ["a", "b", "c"], "ranking": [1, 2, 3]}) + "\n")
+    assert "'voter' column" in _fails(capsys, ["audit", str(kwise)])
 
     exp = tmp_path / "exp.json"
     exp.write_text("[1, 2]")
@@ -122,3 +124,36 @@ def test_python_dash_m_ratings_audit(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ratings", "audit", _write_csv(tmp_path / "n.csv", no_voter)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "voter" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _kwise_rows(seed: int = 3) -> list[dict]:
+    """K-wise votes (models in the order shown, 1 = best) from an honest crowd, and a bot that
+    always ranks the first-shown output first."""
+    rng = np.random.default_rng(seed)
+    names = list(THETA)
+    rows = []
+    for v in range(80):
+        for _ in range(int(rng.integers(10, 60))):
+            shown = [names[k] for k in rng.choice(5, 3, replace=False)]
+            score = [THETA[m] + rng.gumbel() for m in shown]  # a Plackett-Luce draw
+            places = [1 + sum(s > x for s in score) for x in score]
+            rows.append({"models": shown, "ranking": places, "voter": f"v{v}",
+                         "timestamp": float(1.7e9 + rng.uniform(0, 30 * 86400))})
+    for t in range(40):
+        shown = [names[k] for k in rng.choice(5, 3, replace=False)]
+        rows.append({"models": shown, "ranking": [1, 2, 3], "voter": "bot", "timestamp": 1.7e9 + 29 * 86400 + t * 60})
+    return rows
+
+
+def test_audit_reads_kwise_votes_as_fit_does(tmp_path):
+    """K-wise rows are audited beside pairwise ones: each counts as one vote of its voter."""
+    rows = _kwise_rows() + [{**r, "models": None, "ranking": None} for r in _rows(4)[:300]]
+    (tmp_path / "v.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "a.json"
+    assert main(["audit", str(tmp_path / "v.jsonl"), "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    bot = next(v for v in data["voters"] if v["voter"] == "bot")
+    assert bot["flagged"] and bot["votes"] == 40
+    assert "position_bias" in {r["detector"] for r in bot["reasons"]}
+    assert data["votes"] == len(rows)
+    assert sum(v["flagged"] for v in data["voters"]) <= 3
