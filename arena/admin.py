@@ -8,6 +8,20 @@ from arena.models import Battle, Competitor, ExclusionDecision, Generation, Prom
 from arena.services.exclusions import votes_count_again, votes_exclude
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records that are evidence (logs, snapshots, releases): listed and inspected, never added,
+    changed or deleted by hand. ratings/ and releases/ reuse it."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Competitor)
 class CompetitorAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "organization", "modality", "adapter", "active", "public", "healthy", "sampling_weight")
@@ -119,7 +133,7 @@ class VoterAdmin(admin.ModelAdmin):
 
 
 @admin.register(ExclusionDecision)
-class ExclusionDecisionAdmin(admin.ModelAdmin):
+class ExclusionDecisionAdmin(ReadOnlyAdmin):
     """The append-only log: readable, never added, changed or deleted by hand."""
 
     list_display = ("created", "vote", "previous_counted", "counted", "reason", "by_kind", "by")
@@ -127,29 +141,11 @@ class ExclusionDecisionAdmin(admin.ModelAdmin):
     search_fields = ("by", "reason", "vote__voter__public_id")
     date_hierarchy = "created"
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(VoterFlag)
-class VoterFlagAdmin(admin.ModelAdmin):
+class VoterFlagAdmin(ReadOnlyAdmin):
     """Read-only: decisions go through the review queue (/staff/integrity/), which logs them."""
 
     list_display = ("voter", "status", "detector", "score", "updated", "reviewed_by")
     list_filter = ("status", "detector")
     search_fields = ("voter__public_id",)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,16 +27,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+from common import free_port, fresh_database, solve_pow  # noqa: E402  (bench/common.py)
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+
 
 
 def _prepare(env: dict, db: str) -> None:
-    subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "postgres", db], check=True, env=env)
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", db], check=True, env=env)
+    fresh_database(db, env)
     code = """
 import django
 django.setup()
@@ -70,7 +65,7 @@ def _count_battles(env: dict) -> int:
 class Stack:
     def __init__(self, env: dict):
         self.env = env
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
@@ -144,14 +139,6 @@ async def _flood(base: str, n: int, concurrency: int, *, fresh_sessions: bool) -
     return {"results": results, "battles": battles, "wall": wall}
 
 
-def _solve(challenge: str, difficulty: int) -> str:
-    """What a determined script would do: brute-force the proof of work (hashlib, one core)."""
-    n = 0
-    while True:
-        h = int.from_bytes(hashlib.sha256(f"{challenge}:{n}".encode()).digest(), "big")
-        if h >> (256 - difficulty) == 0:
-            return str(n)
-        n += 1
 
 
 async def _vote_flood(base: str, n: int) -> dict:
@@ -180,7 +167,7 @@ async def _vote_flood(base: str, n: int) -> dict:
             if r.status_code == 428:
                 ch = r.json()["pow"]
                 t_solve = time.perf_counter()
-                body["pow"] = {"challenge": ch["challenge"], "solution": _solve(ch["challenge"], ch["difficulty"])}
+                body["pow"] = {"challenge": ch["challenge"], "solution": solve_pow(ch["challenge"], ch["difficulty"])}
                 solve_s.append(time.perf_counter() - t_solve)
                 t = time.perf_counter()  # the latency below is the accepted request's own
                 r = await http.post(f"/api/battles/{bid}/vote/", json=body)

@@ -24,18 +24,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+from common import free_port, fresh_database, percentile  # noqa: E402  (bench/common.py)
 DB = "arena_bench_load"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _prepare(env: dict, models: int) -> None:
-    subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "postgres", DB], check=True, env=env)
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB], check=True, env=env)
+    fresh_database(DB, env)
     code = f"""
 import django, random
 django.setup()
@@ -112,9 +109,6 @@ def _wrk(wrk: str, url: str, clients: int, seconds: float) -> None:
           f"  p95 {float(p95):6.1f} ms  p99 {float(p99):6.1f} ms  errors {errors}  -> {'PASS' if float(p95) < 50 else 'FAIL'} (p95 < 50 ms)")
 
 
-def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
 
 
 def main() -> None:
@@ -130,7 +124,7 @@ def main() -> None:
                ARENA_INPROCESS_TASKS="true", ARENA_RATE_LIMITS="off", SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
                ARENA_IP_SALT=os.environ.get("ARENA_IP_SALT") or secrets.token_urlsafe(32))
     _prepare(env, a.models)
-    port = _free_port()
+    port = free_port()
     if a.server == "daphne":
         cmd = [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
     else:
@@ -154,8 +148,8 @@ def main() -> None:
                 _wrk(wrk, base + path, a.clients, a.seconds)
                 continue
             lat, errors, wall = asyncio.run(_load(base, path, a.clients, a.seconds))
-            print(f"  {path}\n    {len(lat) / wall:7.0f} req/s  p50 {_pct(lat, .5):6.1f} ms  p95 {_pct(lat, .95):6.1f} ms"
-                  f"  p99 {_pct(lat, .99):6.1f} ms  errors {len(errors)}  -> {'PASS' if _pct(lat, .95) < 50 else 'FAIL'} (p95 < 50 ms)")
+            print(f"  {path}\n    {len(lat) / wall:7.0f} req/s  p50 {percentile(lat, .5) * 1000:6.1f} ms  p95 {percentile(lat, .95) * 1000:6.1f} ms"
+                  f"  p99 {percentile(lat, .99) * 1000:6.1f} ms  errors {len(errors)}  -> {'PASS' if percentile(lat, .95) * 1000 < 50 else 'FAIL'} (p95 < 50 ms)")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(10)

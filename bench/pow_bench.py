@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import http.server
 import os
 import secrets
@@ -26,19 +25,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def _python_solve(challenge: str, difficulty: int) -> str:
-    n = 0
-    while True:
-        h = int.from_bytes(hashlib.sha256(f"{challenge}:{n}".encode()).digest(), "big")
-        if h >> (256 - difficulty) == 0:
-            return str(n)
-        n += 1
+from common import percentile, solve_pow  # noqa: E402  (bench/common.py)
 
 
-def _p90(xs: list[float]) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(0.9 * len(xs)))]
+
+
 
 
 def main() -> None:
@@ -78,10 +69,10 @@ def main() -> None:
                 python_ms = []
                 for _ in range(a.challenges):
                     t = time.perf_counter()
-                    _python_solve(secrets.token_hex(16), d)
+                    solve_pow(secrets.token_hex(16), d)
                     python_ms.append((time.perf_counter() - t) * 1000)
-                print(f"{d:>4}  {statistics.median(browser_ms):>11.0f} ms  {_p90(browser_ms):>8.0f} ms"
-                      f"  {statistics.median(python_ms):>10.0f} ms  {_p90(python_ms):>7.0f} ms")
+                print(f"{d:>4}  {statistics.median(browser_ms):>11.0f} ms  {percentile(browser_ms, 0.9):>8.0f} ms"
+                      f"  {statistics.median(python_ms):>10.0f} ms  {percentile(python_ms, 0.9):>7.0f} ms")
             browser.close()
     finally:
         server.shutdown()

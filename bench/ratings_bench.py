@@ -234,30 +234,6 @@ def section_coverage(data_dir: Path, reps: int, rounds: int) -> None:
         print(f"    {n:>9,} votes  tau {np.mean(taus):.3f}")
 
 
-def _tail_arena(rng, big: int, tail_votes, m_big: int = 30):
-    """``big`` votes among m_big models, plus tail models with 20-35 votes each (true BT strengths)."""
-    import numpy as np
-
-    sys.path.insert(0, str(REPO))
-    from ratings.engine.bt import SCALE
-    from ratings.engine.votes import Votes
-
-    m = m_big + len(tail_votes)
-    theta = rng.normal(0, 1, m)
-    a = rng.integers(0, m_big, big)
-    b = (a + rng.integers(1, m_big, big)) % m_big
-    ta, tb = [a], [b]
-    for k, n in enumerate(tail_votes):
-        ta.append(np.full(n, m_big + k))
-        tb.append(rng.integers(0, m_big, n))
-    a, b = np.concatenate(ta), np.concatenate(tb)
-    flip = rng.random(len(a)) < 0.5
-    a, b = np.where(flip, b, a), np.where(flip, a, b)
-    out = np.where(rng.random(len(a)) < 1 / (1 + np.exp(-(theta[a] - theta[b]))), 0, 1).astype(np.int8)
-    votes = Votes(models=[f"m{k:03d}" for k in range(m)], a=a.astype(np.int32), b=b.astype(np.int32), outcome=out)
-    return votes, SCALE * (theta - theta.mean()) + 1000.0
-
-
 def section_tail(reps: int) -> None:
     """Intervals of models with 20-35 votes inside a 1M-vote arena: coverage, and width vs textbook."""
     import numpy as np
@@ -266,6 +242,7 @@ def section_tail(reps: int) -> None:
     from ratings.engine import fit_bt
     from ratings.engine.bt import SCALE
     from ratings.engine.sandwich import ARENA_RANK_REG
+    from ratings.engine.synthetic import arena_with_tail as _tail_arena
 
     print(f"\n== tail: models with 20-35 votes beside 1,000,000 votes among 30 models, {reps} arenas x 10 tail models ==")
     cover = {"sandwich (default)": [], "bootstrap 1000 (default)": [], "sandwich, arena-rank's 1e-5 N term": [],

@@ -46,7 +46,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -59,6 +58,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+
+from common import free_port, percentile  # noqa: E402  (bench/common.py)
+
 VENV_BIN = REPO / ".venv" / "bin"
 PY = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
 TARGET_MEDIAN_MS = 20.0
@@ -163,28 +165,15 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def pct(values: list[float], q: float) -> float:
-    """Percentile with linear interpolation between closest ranks (numpy's default)."""
-    xs = sorted(values)
-    if not xs:
-        return float("nan")
-    pos = (len(xs) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 def summary(values: list[float]) -> dict[str, float]:
     if not values:
         return {"n": 0}
-    return {"n": len(values), "min": min(values), "median": statistics.median(values), "p90": pct(values, 90),
-            "p99": pct(values, 99), "max": max(values), "mean": statistics.fmean(values)}
+    return {"n": len(values), "min": min(values), "median": statistics.median(values), "p90": percentile(values, 0.9),
+            "p99": percentile(values, 0.99), "max": max(values), "mean": statistics.fmean(values)}
 
 
 def fmt(s: dict[str, float]) -> str:

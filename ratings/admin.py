@@ -6,18 +6,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from arena.admin import ReadOnlyAdmin
 from ratings.models import BayesState, LeaderboardSnapshot
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(LeaderboardSnapshot)

@@ -9,26 +9,10 @@ from ratings.engine import bootstrap, fit_bt, fit_bayes, votes_from_records
 from ratings.engine.bt import SCALE
 from ratings.engine.cli import main
 from ratings.engine.sandwich import ARENA_RANK_REG
+from ratings.engine.synthetic import arena_with_tail
 from ratings.engine.votes import Votes
 
 
-def _arena_with_tail(rng, big: int, tail_votes: np.ndarray, m_big: int = 12):
-    """Many votes among m_big well-known models, plus tail models with a few votes each."""
-    m = m_big + len(tail_votes)
-    theta = rng.normal(0, 1, m)
-    a = rng.integers(0, m_big, big)
-    b = (a + rng.integers(1, m_big, big)) % m_big
-    ta, tb = [a], [b]
-    for k, n in enumerate(tail_votes):
-        ta.append(np.full(n, m_big + k))
-        tb.append(rng.integers(0, m_big, n))
-    a, b = np.concatenate(ta), np.concatenate(tb)
-    flip = rng.random(len(a)) < 0.5
-    a, b = np.where(flip, b, a), np.where(flip, a, b)
-    p = 1 / (1 + np.exp(-(theta[a] - theta[b])))
-    out = np.where(rng.random(len(a)) < p, 0, 1).astype(np.int8)
-    votes = Votes(models=[f"m{k:02d}" for k in range(m)], a=a.astype(np.int32), b=b.astype(np.int32), outcome=out)
-    return votes, SCALE * (theta - theta.mean()) + 1000.0
 
 
 def test_tail_models_are_covered_at_the_stated_level_with_both_interval_kinds():
@@ -37,7 +21,7 @@ def test_tail_models_are_covered_at_the_stated_level_with_both_interval_kinds():
     cover = {"sandwich": [], "bootstrap": [], "arena-rank": []}
     for seed in range(40):
         rng = np.random.default_rng(seed)
-        votes, truth = _arena_with_tail(rng, 300_000, rng.integers(20, 36, 6))
+        votes, truth = arena_with_tail(rng, 300_000, rng.integers(20, 36, 6), m_big=12)
         tail = slice(12, None)
         for ci in ("sandwich", "bootstrap"):
             lb = fit_bt(votes, ci=ci, rounds=300, seed=seed)
@@ -52,9 +36,9 @@ def test_tail_models_are_covered_at_the_stated_level_with_both_interval_kinds():
 
 def test_a_30_vote_models_interval_is_the_textbook_sandwich():
     rng = np.random.default_rng(7)
-    votes, _ = _arena_with_tail(rng, 300_000, np.array([30]))
+    votes, _ = arena_with_tail(rng, 300_000, np.array([30]), m_big=12)
     lb = fit_bt(votes, ci="sandwich", small_sample=False)
-    k = votes.models.index("m12")
+    k = votes.models.index("m012")
     # Textbook: opponents are known almost exactly, so var θ = Σ (o - p)² / (Σ p(1-p))² over its votes;
     # ratings are centred on their mean, which takes 1/M of θ with it.
     theta = (lb.rating - 1000.0) / SCALE
