@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """A research release of 1M votes with text conversations of realistic length, in Postgres.
 
-  .venv/bin/python bench/release_bench.py [--votes 1000000] [--keep] [--no-peer]
+  .venv/bin/python bench/release_bench.py [--votes 1000000] [--keep] [--no-peer] [--db arena_bench_release]
 
-Fills a scratch database (arena_bench_release; --keep keeps and reuses it) with COPY: voters with
+Fills a scratch database (--db, default arena_bench_release; --keep keeps and reuses it) with COPY: voters with
 heavy-tailed activity (2% opted out of text), 30 text models, 90% pairwise / 10% 4-wise votes,
 10% of pairwise battles with a follow-up turn; prompts of ~40 words (log-normal, median ~230
 characters), answers of ~250 words (log-normal, median ~1,300 characters, markdown lines), 1% of
@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DB = "arena_bench_release"
+DB = os.environ.get("ARENA_BENCH_RELEASE_DB", "arena_bench_release")
 WORDS = ("the model answer question data energy light system function value result example language code "
          "because however which would could should first second different important possible various "
          "photosynthesis converts chemical process network training layer output input request python "
@@ -231,13 +231,16 @@ def _child(kind: str, out: str) -> None:
 
 
 def main() -> None:
+    global DB
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--votes", type=int, default=1_000_000)
     p.add_argument("--keep", action="store_true", help="keep (and reuse) the scratch database")
     p.add_argument("--no-peer", action="store_true", help="skip ratings_export_votes")
+    p.add_argument("--db", default=DB, help="scratch database name (default %(default)s)")
     p.add_argument("--child", choices=["floor", "release", "peer"], help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     a = p.parse_args()
+    DB = os.environ["ARENA_BENCH_RELEASE_DB"] = a.db  # the child processes read it too
     if a.child:
         _child(a.child, a.out)
         return

@@ -25,7 +25,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-import orjson
 from isal import igzip
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -39,6 +38,7 @@ from arena.models import Vote
 from ratings.engine.chain import GENESIS
 from releases import card
 from releases.decisions import decisions_write
+from releases.jsonlines import json_lines
 from releases.models import Release
 from releases.rows import Pseudonyms, chained, release_unchained
 from releases.schema import arrow_schema, json_schema
@@ -99,6 +99,20 @@ def _criteria_names(last_id: int) -> list[str]:
     return sorted(names)
 
 
+_LONG_TEXT = {"content", "feedback", "chain", "exclusion_detail"}
+
+
+def _leaf_paths(schema: pa.Schema) -> list[str]:
+    """The Parquet column paths of a schema's leaves (lists as name.list.element)."""
+    def walk(name: str, t: pa.DataType) -> list[str]:
+        if pa.types.is_list(t) or pa.types.is_large_list(t):
+            return walk(f"{name}.list.element", t.value_type)
+        if pa.types.is_struct(t):
+            return [p for k in range(t.num_fields) for p in walk(f"{name}.{t.field(k).name}", t.field(k).type)]
+        return [name]
+    return [p for f in schema for p in walk(f.name, f.type)]
+
+
 class _Writer:
     """votes.parquet and votes.jsonl.gz, written in a thread (pyarrow's Parquet writer and ISA-L's
     deflate release the GIL while the main thread reads and transforms the next batch)."""
@@ -106,7 +120,11 @@ class _Writer:
     def __init__(self, folder: Path, schema: pa.Schema) -> None:
         # ISA-L's deflate (isal): the same gzip format, about 3x less CPU than zlib at level 1.
         self.gz = igzip.GzipFile(folder / "votes.jsonl.gz", "wb", compresslevel=1, mtime=0)
-        self.pq = pq.ParquetWriter(folder / "votes.parquet", schema, compression="zstd")
+        # Dictionaries and min/max statistics only where they pay: not for the long texts (every
+        # message's content is distinct; hashing and comparing them cost more than zstd does).
+        small = [p for p in _leaf_paths(schema) if p.rsplit(".", 1)[-1] not in _LONG_TEXT]
+        self.pq = pq.ParquetWriter(folder / "votes.parquet", schema, compression="zstd", use_dictionary=small,
+                                   write_statistics=small)
         # One batch waiting at most: memory stays a few batches whatever the size of the release.
         self.q: queue.Queue[tuple[pa.Table, bytes] | None] = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
@@ -124,7 +142,7 @@ class _Writer:
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread
                 self.error = exc
 
-    def write(self, table: pa.Table, lines: bytes) -> None:
+    def write(self, table: pa.Table, lines: bytes | pa.Buffer) -> None:
         if self.error is not None:
             raise self.error
         self.q.put((table, lines))
@@ -142,12 +160,6 @@ def _json_default(value: object) -> str:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _json_lines(table: pa.Table) -> bytes:
-    """The batch as JSON lines (one batch of Python dicts at a time; orjson writes them in C)."""
-    opts = orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
-    return b"".join(orjson.dumps(row, option=opts) for row in table.to_pylist())
 
 
 def _stream(folder: Path, *, last_id: int, full: bool, criteria: list[str], secret: bytes, tally: _Tally,
@@ -179,7 +191,7 @@ def _stream(folder: Path, *, last_id: int, full: bool, criteria: list[str], secr
             del canonical
             _count(tally, raw, table, paths, head)
             head = new_head
-            writer.write(table, _json_lines(table))
+            writer.write(table, json_lines(table.drop_columns(["chain"]), table["chain"]))
             del raw, table
     finally:
         writer.close()
@@ -344,6 +356,9 @@ def _build(tmp: Path, final: Path, rid: str, *, now, cutoff, delay_days, last_id
         )
     if not tally.checkpoints or tally.checkpoints[-1][0] != tally.last_id:
         tally.checkpoints.append([tally.last_id, head])
+    # The batches' buffers are free now: hand them back to the system before the leaderboards are
+    # fitted (Arrow's allocator keeps freed pages for reuse; the peak would be both phases' sum).
+    pa.default_memory_pool().release_unused()
     missing_media = _copy_media(tmp, tally.media)
     decisions = decisions_write(tmp / "exclusions.jsonl", last_id=last_id, full=full)
     mark = time.monotonic()

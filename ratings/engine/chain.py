@@ -30,6 +30,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ratings.engine.assemble import Assembler, Level, ndigits, numbers
+
 NOT_CHAINED = frozenset({"judge", "counted", "exclusion_reason", "exclusion_detail", "chain"})
 GENESIS = hashlib.sha256(b"arena vote release chain v1").hexdigest()
 DECISIONS_GENESIS = hashlib.sha256(b"arena exclusion decision log v1").hexdigest()
@@ -81,17 +83,116 @@ def _text(arr: pa.Array, name: str = "") -> pa.Array:
 
 
 def canonical_array(table: pa.Table | pa.RecordBatch) -> pa.Array:
-    """The canonical bytes of every row (as a string array), columns in the table's order."""
-    pieces = []
+    """The canonical bytes of every row (as a large_string array), columns in the table's order.
+
+    Conversations are assembled message by message (ratings.engine.assemble): each message's
+    content is copied once, straight into the row's bytes."""
     n = table.num_rows
+    if n == 0:
+        return pa.array([], pa.large_string())
+    asm = Assembler(n)
+    run: list = []  # consecutive plain columns: one token per row, joined at once
     for name in table.column_names:
         if name in NOT_CHAINED:
             continue
-        text = _text(table.column(name), name)
-        value = pc.fill_null(_ns(text), "-")
+        col = table.column(name)
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks()
         label = f"{len(name.encode())}:{name}"
-        pieces.append(pc.binary_join_element_wise(pa.array([label] * n, pa.string()), value, ""))
-    return pc.binary_join_element_wise(*pieces, "")
+        depth = message_depth(col.type)
+        if depth:
+            if run:
+                asm.per_row(pc.binary_join_element_wise(*run, ""))
+                run = []
+            _canonical_messages(asm, label, col, depth)
+            continue
+        text = _text(col, name)
+        if text.null_count == 0:
+            run += [pa.scalar(label), pc.cast(pc.binary_length(text), pa.string()), pa.scalar(":"), text]
+        else:
+            run += [pa.scalar(label), pc.fill_null(_ns(text), "-")]
+    if run:
+        asm.per_row(pc.binary_join_element_wise(*run, ""))
+    return asm.build()
+
+
+def message_depth(t: pa.DataType) -> int:
+    """1 for a list of messages (structs of strings: a conversation), 2 for a list of those, else 0."""
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t)):
+        return 0
+    v = t.value_type
+    if pa.types.is_struct(v) and v.num_fields and all(pa.types.is_string(v.field(k).type) for k in range(v.num_fields)):
+        return 1
+    return 2 if message_depth(v) == 1 else 0
+
+
+def _lengths(arr: pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(pc.binary_length(arr), 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _valid(arr: pa.Array) -> np.ndarray:
+    if arr.null_count == 0:
+        return np.ones(len(arr), dtype=bool)
+    return np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _ns_len(length: np.ndarray) -> np.ndarray:
+    return ndigits(length) + 1 + length
+
+
+def _canonical_messages(asm: Assembler, label: str, col: pa.Array, depth: int) -> None:
+    """Tokens of a conversation column: per row label + (len ":" | "-"), then (for a list of
+    conversations) per conversation len ":" | "-", then per message its small part
+    (len ":" ns(role) len(content) ":") and its content, or "-" for a null message."""
+    asm.column()
+    rows = Level(col)
+    convs = Level(rows.values) if depth == 2 else rows
+    msgs = convs.values
+    fields = msgs.flatten()  # the struct's slicing applied
+    msg_ok = _valid(msgs)
+    content = fields[-1]
+    content_ok = _valid(content) & msg_ok
+    clen = _lengths(content)
+    parts, mlen = [], np.zeros(len(msgs), dtype=np.int64)
+    for f in fields[:-1]:
+        part = pc.fill_null(_ns(f), "-")
+        parts.append(part)
+        mlen += _lengths(part)
+    mlen += np.where(content_ok, _ns_len(clen), 1)
+    content_head = pc.if_else(pa.array(content_ok), pc.binary_join_element_wise(numbers(clen), ":", ""), "-")
+    small = pc.binary_join_element_wise(numbers(mlen), ":", *parts, content_head, "")
+    small = pc.if_else(pa.array(msg_ok), small, "-")
+    big = pc.if_else(pa.array(content_ok), content, pa.scalar(None, content.type))
+    item_len = np.where(msg_ok, _ns_len(mlen), 1)  # a message's share of its conversation's text
+    conv_len = np.bincount(convs.parent, weights=item_len, minlength=len(convs.arr)).astype(np.int64)
+    j = convs.index_in_parent()
+    if depth == 1:
+        head = _heads(label, conv_len, rows.valid)
+        asm.add(np.arange(len(col)), np.zeros(len(col)), head)
+        r = rows.parent
+        asm.add(r, 1 + 2 * j, small)
+        asm.add(r, 2 + 2 * j, big, big=True)
+        return
+    conv_ok = rows.values.null_count == 0 or _valid(rows.values)
+    conv_ok = np.broadcast_to(conv_ok, (len(convs.arr),))
+    row_len = np.bincount(rows.parent, weights=np.where(conv_ok, _ns_len(conv_len), 1),
+                          minlength=len(col)).astype(np.int64)
+    asm.add(np.arange(len(col)), np.zeros(len(col)), _heads(label, row_len, rows.valid))
+    # a conversation's tokens: its head, then two per message
+    ntok = 1 + 2 * convs.count
+    excl = np.concatenate([[0], np.cumsum(ntok)])[:-1]
+    conv_within = 1 + excl - excl[rows.start[rows.parent]] if len(ntok) else excl
+    conv_head = pc.if_else(pa.array(conv_ok), pc.binary_join_element_wise(numbers(conv_len), ":", ""), "-")
+    asm.add(rows.parent, conv_within, conv_head)
+    q = convs.parent
+    asm.add(rows.parent[q], conv_within[q] + 1 + 2 * j, small)
+    asm.add(rows.parent[q], conv_within[q] + 2 + 2 * j, big, big=True)
+
+
+def _heads(label: str, length: np.ndarray, valid: np.ndarray) -> pa.Array:
+    n = len(length)
+    text = pc.binary_join_element_wise(pa.array([label] * n, pa.string()), numbers(length), ":", "")
+    return pc.if_else(pa.array(valid), text, pa.array([label + "-"] * n, pa.string()))
 
 
 def chain_rows(canonical: pa.Array, previous: str) -> list[str]:

@@ -78,6 +78,7 @@ def _clustered_meat(obj: Objective, cells: PairCells, rankings: Rankings, p: np.
 
 
 _SMALL = 24  # clusters with at most this many nonzero score entries: outer products pair by pair
+_PAIRS = 1 << 21  # pairs of entries formed at a time (memory: a few dozen bytes each)
 
 
 def _sum_of_outer(cluster: np.ndarray, col: np.ndarray, val: np.ndarray, dim: int) -> np.ndarray:
@@ -90,16 +91,22 @@ def _sum_of_outer(cluster: np.ndarray, col: np.ndarray, val: np.ndarray, dim: in
     sizes = np.diff(np.r_[starts, len(cl)])
     out = np.zeros(dim * dim)
     small = sizes <= _SMALL
-    # Small clusters: every (entry, entry) pair inside each cluster.
+    # Small clusters: every (entry, entry) pair inside each cluster, a bounded number of pairs at a
+    # time (a million voters of ~20 entries each would otherwise need 400M pairs at once).
     s_starts, s_sizes = starts[small], sizes[small]
-    if len(s_starts):
-        entry = np.repeat(s_starts, s_sizes) + (np.arange(s_sizes.sum()) - np.repeat(np.cumsum(s_sizes) - s_sizes, s_sizes))
-        reps = np.repeat(s_sizes, s_sizes)  # each entry pairs with every entry of its cluster
+    pairs = np.cumsum(s_sizes * s_sizes)
+    lo = 0
+    while lo < len(s_starts):
+        hi = max(int(np.searchsorted(pairs, (pairs[lo - 1] if lo else 0) + _PAIRS, "right")), lo + 1)
+        st, sz = s_starts[lo:hi], s_sizes[lo:hi]
+        entry = np.repeat(st, sz) + (np.arange(sz.sum()) - np.repeat(np.cumsum(sz) - sz, sz))
+        reps = np.repeat(sz, sz)  # each entry pairs with every entry of its cluster
         left = np.repeat(entry, reps)
-        first = np.repeat(np.repeat(s_starts, s_sizes), reps)
+        first = np.repeat(np.repeat(st, sz), reps)
         offset = np.arange(len(left)) - np.repeat(np.cumsum(reps) - reps, reps)
         right = first + offset
         out += np.bincount(col[left] * dim + col[right], val[left] * val[right], dim * dim)
+        lo = hi
     out = out.reshape(dim, dim)
     # Large clusters: dense rows, 512 clusters at a time.
     big = np.flatnonzero(~small)
