@@ -21,6 +21,7 @@ RATINGS_GAP_TTL_S is a rolled-back transaction and dropped.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left, bisect_right
 import time
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Count, F, FilteredRelation, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models import Case, Count, F, FilteredRelation, IntegerField, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, Mod
 
@@ -50,31 +51,64 @@ def _outcome(category: str):
     return KT(f"criteria__{criterion}") if criterion else F("outcome")
 
 
-def _missing(model, lo: int, hi: int) -> list[int]:
-    """Ids in (lo, hi] not (yet) in the table: in-flight or rolled-back transactions."""
+Gap = tuple[int, int, float]  # ids a..b (inclusive) missing at a scan, first seen at t (unix s)
+
+
+def _gaps(stored: list[list[float]]) -> list[Gap]:
+    """The stored gaps as ranges ([id, t] from before ranges: one id)."""
+    return [(int(g[0]), int(g[0]), g[1]) if len(g) == 2 else (int(g[0]), int(g[1]), g[2]) for g in stored]
+
+
+def _in_ranges(field: str, ranges) -> Q:
+    q = Q()
+    for a, b, *_ in ranges:
+        q |= Q(**{field: a}) if a == b else Q(**{f"{field}__range": (a, b)})
+    return q
+
+
+def _missing(model, lo: int, hi: int) -> list[tuple[int, int]]:
+    """Ranges of ids in (lo, hi] not (yet) in the table: in-flight or rolled-back transactions.
+    Found as the holes between committed ids by one index scan in the database, and kept as ranges:
+    a table whose ids start high (truncated, restored) is one range, not a million ids."""
     if hi <= lo:
         return []
-    n = model.objects.filter(id__gt=lo, id__lte=hi).count()
-    if n == hi - lo:
+    agg = model.objects.filter(id__gt=lo, id__lte=hi).aggregate(n=Count("id"), first=Min("id"))
+    if agg["n"] == hi - lo:
         return []
-    have = set(model.objects.filter(id__gt=lo, id__lte=hi).values_list("id", flat=True).iterator(chunk_size=100_000))
-    return [k for k in range(lo + 1, hi + 1) if k not in have]
+    first = agg["first"] or hi + 1
+    out = [(lo + 1, first - 1)] if first > lo + 1 else []
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT prev, id FROM (SELECT id, LAG(id) OVER (ORDER BY id) AS prev FROM {table} "
+                    f"WHERE id > %s AND id <= %s) AS w WHERE id - prev > 1 ORDER BY id", [lo, hi])
+        out += [(prev + 1, nxt - 1) for prev, nxt in cur.fetchall()]
+    return out
 
 
 def _scan(model, last: int, gaps: list[list[float]], now: float, field: str = "id") -> tuple[Q, None, int, list[list[float]]]:
     """(Q of the new ids to absorb on ``field``, -, new watermark, new gaps)."""
     hi = model.objects.aggregate(m=Max("id"))["m"] or 0
     hi = max(hi, last)
-    old = {int(k): t for k, t in gaps}
-    found_old = set(model.objects.filter(id__in=list(old)).values_list("id", flat=True)) if old else set()
-    missing = _missing(model, last, hi)
+    old = _gaps(gaps)
+    found = sorted(model.objects.filter(_in_ranges("id", old)).values_list("id", flat=True)) if old else []
     ttl = settings.RATINGS_GAP_TTL_S
-    new_gaps = [[k, t] for k, t in old.items() if k not in found_old and now - t < ttl] + [[k, now] for k in missing]
+    new_gaps: list[list[float]] = []
+    for a, b, t in old:  # what is still missing of each old gap, until it is too old to wait for
+        if now - t >= ttl:
+            continue
+        for k in found[bisect_left(found, a):bisect_right(found, b)]:
+            if k > a:
+                new_gaps.append([a, k - 1, t])
+            a = k + 1
+        if a <= b:
+            new_gaps.append([a, b, t])
+    missing = _missing(model, last, hi)
+    new_gaps += [[a, b, now] for a, b in missing]
     fresh = Q(**{f"{field}__gt": last, f"{field}__lte": hi})
     if missing:
-        fresh &= ~Q(**{f"{field}__in": missing})
-    if found_old:
-        fresh |= Q(**{f"{field}__in": sorted(found_old)})
+        fresh &= ~_in_ranges(field, missing)
+    if found:
+        fresh |= Q(**{f"{field}__in": found})
     return fresh, None, hi, new_gaps
 
 
@@ -155,7 +189,7 @@ def board_update(*, modality: str, category: str) -> BoardCells:
         v_fresh, _, v_hi, v_gaps = _scan(Vote, state.last_vote_id, state.vote_gaps, now)
         pending = Q(id__gt=d_hi)
         if d_gaps:
-            pending |= Q(id__in=[k for k, _ in d_gaps])
+            pending |= _in_ranges("id", _gaps(d_gaps))
         unabsorbed = (ExclusionDecision.objects.filter(pending, vote_id=OuterRef("pk")).order_by()
                       .values("vote_id").annotate(c=Count("id")).values("c")[:1])
         fresh = (base.filter(v_fresh)
@@ -181,7 +215,7 @@ def board_update(*, modality: str, category: str) -> BoardCells:
 def _absorbed(state: BoardCells) -> Q:
     q = Q(id__lte=state.last_vote_id)
     if state.vote_gaps:
-        q &= ~Q(id__in=[k for k, _ in state.vote_gaps])
+        q &= ~_in_ranges("id", _gaps(state.vote_gaps))
     return q
 
 

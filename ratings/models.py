@@ -69,7 +69,7 @@ class BoardCells(models.Model):
     modality = models.CharField(max_length=8)
     category = models.CharField(max_length=80, default="overall")
     last_vote_id = models.BigIntegerField(default=0, help_text="Every vote id up to this is absorbed, except vote_gaps.")
-    vote_gaps = models.JSONField(default=list, help_text="[[id, first seen (unix s)]]: ids not yet committed when scanned.")
+    vote_gaps = models.JSONField(default=list, help_text="[[first id, last id, first seen (unix s)]]: ids not yet committed when scanned.")
     last_decision_id = models.BigIntegerField(default=0)
     decision_gaps = models.JSONField(default=list)
     # The fingerprint of the counted votes (pairwise and K-wise), kept as votes and decisions arrive.

@@ -124,3 +124,21 @@ def test_between_clustering_refreshes_intervals_keep_their_voter_factors(seeded)
     widths = {r["model"]: r["upper"] - r["lower"] for r in second.rows}
     for m, lo, hi in zip(exact.models, exact.lower, exact.upper):
         assert widths[m] == pytest.approx(hi - lo, rel=0.08), m
+
+
+def test_ids_that_jump_by_a_million_are_one_gap_and_a_late_vote_inside_is_absorbed(seeded):
+    """A restored or truncated table (or a test database after others) hands out ids far above the
+    last one seen: the hole is kept as one range, not a million ids, and a vote that commits inside
+    it later, however far below the newest id, is still absorbed exactly once."""
+    top = Vote.objects.order_by("-pk").first().pk
+    _more_votes(1, ids=[top + 1_000_000])
+    _assert_equal_to_full_scan()
+    from ratings.models import BoardCells
+
+    state = BoardCells.objects.get(modality="text", category="overall")
+    assert [g[:2] for g in state.vote_gaps if g[0] > top] == [[top + 1, top + 999_999]]
+    _more_votes(1, ids=[top + 17])  # a long transaction commits at last, a million ids below
+    _assert_equal_to_full_scan()
+    state.refresh_from_db()
+    assert [g[:2] for g in state.vote_gaps if g[0] > top] == [[top + 1, top + 16], [top + 18, top + 999_999]]
+    _assert_equal_to_full_scan()
