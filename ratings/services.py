@@ -84,44 +84,117 @@ def _fit(modality: str, category: str, method: str, params: dict[str, Any], stat
     return fit_style(votes_from_records([r for r in records if "model_a" in r], style=True), ci=params["ci"]), counts
 
 
+def _cluster_due(state) -> bool:
+    return (not state.cluster_votes
+            or state.vote_count >= (1 + settings.RATINGS_CLUSTER_REFRESH) * state.cluster_votes
+            or state.vote_count <= state.cluster_votes  # the same (or fewer) votes again: exact, so the same numbers
+            or (time.time() - state.cluster_at > settings.RATINGS_CLUSTER_REFRESH_S and state.vote_count != state.cluster_votes))
+
+
+def _refresh_in_background() -> bool:
+    """Whether a due voter-clustering refresh runs as its own task (services with Celery workers)
+    rather than inside this fit (the embedded default's fit process, eager tasks)."""
+    if settings.ARENA_INPROCESS_TASKS:
+        return False
+    from config.celery import app
+
+    return not app.conf.task_always_eager
+
+
 def _fit_bt_incremental(state, params: dict[str, Any]):
     """BT from the board's incremental cells. Voter clustering needs the heaviest voters' own votes
-    (a read that grows with their votes): it is computed when the board has grown by
-    RATINGS_CLUSTER_REFRESH (or after RATINGS_CLUSTER_REFRESH_S), and its per-model widening factors
-    (clustered / independent half-width) are reused in between."""
+    (a read that grows with their votes: ~4 s at 10M votes): it is computed when the board has grown
+    by RATINGS_CLUSTER_REFRESH (or after RATINGS_CLUSTER_REFRESH_S), and its per-model widening
+    factors (clustered / independent half-width) are reused in between. With Celery workers a due
+    refresh runs as its own task (ratings.tasks.refresh_clustering) and this fit goes on with the
+    last factors, so that new votes reach the leaderboard in the steady time whatever the size; the
+    next snapshot carries the new factors. Only a board's first fit waits for its clustering."""
     import numpy as np
 
     from ratings.boardcells import board_fit_input
 
     clustered = params.get("cluster") == "voter"
-    due = clustered and (
-        not state.cluster_votes
-        or state.vote_count >= (1 + settings.RATINGS_CLUSTER_REFRESH) * state.cluster_votes
-        or state.vote_count <= state.cluster_votes  # the same (or fewer) votes again: exact, so the same numbers
-        or (time.time() - state.cluster_at > settings.RATINGS_CLUSTER_REFRESH_S and state.vote_count != state.cluster_votes))
-    cells, rankings, counts, clusters = board_fit_input(state, settings.RATINGS_CLUSTER_VOTERS if due else 0)
+    due = clustered and _cluster_due(state)
+    if due and state.cluster_votes and _refresh_in_background():
+        _request_cluster_refresh(state.modality, state.category)
+        due = False
     if not due:
+        cells, rankings, counts, clusters = board_fit_input(state, 0)
         factors = state.cluster_factors if clustered else {}
         scale = np.array([factors.get(m, 1.0) for m in cells.models])
         lb = fit_bt_board(cells, rankings, clusters, params, counts, interval_scale=scale)
         lb.extra["cluster_factors_from_votes"] = state.cluster_votes
         lb.inputs = (cells, rankings)
         return lb, counts
+    cells, rankings, counts, clusters = board_fit_input(state, settings.RATINGS_CLUSTER_VOTERS)
     lb = fit_bt_board(cells, rankings, clusters, params, counts)
-    # The factor: clustered over what the fit between refreshes starts from (the same read without
-    # the heaviest voters' votes), both as sandwiches: at a refresh the two paths agree exactly.
-    sw = {**params, "ci": "sandwich"}
-    c0, r0, k0, n0 = _without_heavy(state)
-    plain = fit_bt_board(c0, r0, k0, sw, n0)
-    width = lambda x: np.maximum(x.upper - x.lower, 1e-12)  # noqa: E731
-    both = lb if params["ci"] == "sandwich" else fit_bt_board(cells, rankings, clusters, sw, counts)
-    ratio = width(both) / width(plain)
-    state.cluster_factors = {m: float(r) for m, r in zip(cells.models, ratio)}
+    state.cluster_factors = _cluster_factors(state, params, lb, (cells, rankings, counts, clusters))
     state.cluster_votes, state.cluster_at = state.vote_count, time.time()
     state.save(update_fields=["cluster_factors", "cluster_votes", "cluster_at"])
     lb.extra["cluster_factors_from_votes"] = state.vote_count
     lb.inputs = (cells, rankings)
     return lb, counts
+
+
+def _cluster_factors(state, params: dict[str, Any], lb, clustered_input) -> dict[str, float]:
+    """Per model: its clustered sandwich half-width over its independent one (the fit between refreshes
+    starts from the same read without the heaviest voters' votes): at a refresh the two paths agree exactly."""
+    import numpy as np
+
+    cells, rankings, counts, clusters = clustered_input
+    sw = {**params, "ci": "sandwich"}
+    c0, r0, k0, n0 = _without_heavy(state)
+    plain = fit_bt_board(c0, r0, k0, sw, n0)
+    width = lambda x: np.maximum(x.upper - x.lower, 1e-12)  # noqa: E731
+    both = lb if lb is not None and params["ci"] == "sandwich" else fit_bt_board(cells, rankings, clusters, sw, counts)
+    ratio = width(both) / width(plain)
+    return {m: float(r) for m, r in zip(cells.models, ratio)}
+
+
+def _refresh_key(modality: str, category: str) -> str:
+    return f"ratings:cluster-refresh:{modality}:{category}"
+
+
+def _request_cluster_refresh(modality: str, category: str) -> None:
+    """Queue one refresh of a board's voter clustering (many requests while one is queued: one)."""
+    if not cache.add(_refresh_key(modality, category), 1, timeout=settings.RATINGS_LOCK_TTL_S):
+        return
+    from ratings.tasks import refresh_clustering
+
+    transaction.on_commit(lambda: refresh_clustering.delay(modality, category))
+
+
+def board_cluster_refresh(*, modality: str, category: str) -> bool:
+    """The task body: recompute a board's voter-clustering factors from one consistent view of its
+    cells and votes (repeatable read on Postgres: the board's updates go on meanwhile, unblocked),
+    then store them unless a newer refresh got there first. Returns whether it stored factors."""
+    from django.db import connection
+
+    from ratings.boardcells import board_fit_input
+    from ratings.models import BoardCells
+
+    started = time.time()
+    try:
+        params = method_params("bt")
+        outermost = not connection.in_atomic_block  # (inside a caller's transaction: its view, as it is)
+        with transaction.atomic():
+            if connection.vendor == "postgresql" and outermost:
+                with connection.cursor() as cur:
+                    cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            state = BoardCells.objects.filter(modality=modality, category=category).first()
+            if state is None or not state.vote_count or state.cluster_votes == state.vote_count:
+                return False  # no board, or its factors are of exactly these votes already
+            inputs = board_fit_input(state, settings.RATINGS_CLUSTER_VOTERS)
+            factors = _cluster_factors(state, params, None, inputs)
+        with transaction.atomic():
+            fresh = BoardCells.objects.select_for_update().get(pk=state.pk)
+            if fresh.cluster_at > started:  # a fit refreshed them meanwhile, from newer data
+                return False
+            BoardCells.objects.filter(pk=state.pk).update(cluster_factors=factors, cluster_votes=state.vote_count,
+                                                         cluster_at=time.time())
+        return True
+    finally:
+        cache.delete(_refresh_key(modality, category))
 
 
 def _without_heavy(state):
@@ -190,8 +263,11 @@ def leaderboard_recompute(*, modality: str, category: str = "overall", method: s
     if method == "bt":
         # Fragility refits the model many times (tens of seconds at 200 models): it is computed with
         # each voter-clustering refresh and carried over by the snapshots in between.
+        # (or when the factors changed since the latest snapshot: a refresh that ran in the background).
         refreshed = lb.extra.get("cluster_factors_from_votes") in (None, fp.count)
-        if refreshed or latest is None or "fragility" not in (latest.extra or {}):
+        previous = (latest.extra or {}).get("cluster_factors_from_votes") if latest is not None else None
+        if refreshed or latest is None or "fragility" not in (latest.extra or {}) \
+                or previous != lb.extra.get("cluster_factors_from_votes"):
             extra["fragility"] = _fragility(modality, category, lb)
             extra["fragility_from_votes"] = fp.count
         else:

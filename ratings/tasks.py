@@ -14,6 +14,15 @@ def recompute_leaderboard(modality: str, category: str = "overall", method: str 
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def refresh_clustering(modality: str, category: str = "overall") -> bool:
+    """Recompute a board's voter-clustering factors off the leaderboard's path (queued by a
+    recompute that found them due); the board's next snapshot carries them."""
+    from ratings.services import board_cluster_refresh
+
+    return board_cluster_refresh(modality=modality, category=category)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def absorb_vote(vote_id: int) -> None:
     """After a counted vote commits (queued by ratings.receivers.on_vote, never run inside the
     vote's request): absorb it into the live Bayesian rating and nudge its leaderboards."""

@@ -126,6 +126,44 @@ def test_between_clustering_refreshes_intervals_keep_their_voter_factors(seeded)
         assert widths[m] == pytest.approx(hi - lo, rel=0.08), m
 
 
+def test_with_workers_a_due_clustering_refresh_runs_as_its_own_task_and_the_next_snapshot_carries_it(
+        seeded, monkeypatch, django_capture_on_commit_callbacks):
+    """With Celery workers (not eager) a recompute that finds the voter clustering due publishes the
+    new votes at once with the last factors and queues one refresh; the refresh stores the factors
+    of these votes, and the next snapshot carries them (and recomputes the fragility)."""
+    from config.celery import app
+    from ratings import services, tasks
+    from ratings.models import BoardCells
+
+    first = services.leaderboard_recompute(modality="text", method="bt")  # a board's first fit: clustered now
+    assert first.extra["cluster_factors_from_votes"] == first.vote_count
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    queued: list[tuple] = []
+    monkeypatch.setattr(tasks.refresh_clustering, "delay", lambda *args: queued.append(args))
+    _more_votes(60, new_voters=True)  # the board grew by over 10%: the clustering is due
+    with django_capture_on_commit_callbacks(execute=True):
+        second = services.leaderboard_recompute(modality="text", method="bt")
+        again = services.leaderboard_recompute(modality="text", method="bt")  # nothing new: the same snapshot
+    assert second.vote_count > first.vote_count and again.pk == second.pk
+    assert second.extra["cluster_factors_from_votes"] == first.vote_count  # the last factors, not waited for
+    assert queued == [("text", "overall")]  # one refresh asked for
+
+    assert services.board_cluster_refresh(modality="text", category="overall") is True
+    state = BoardCells.objects.get(modality="text", category="overall")
+    assert state.cluster_votes == second.vote_count
+    assert services.board_cluster_refresh(modality="text", category="overall") is False  # not due any more
+    _more_votes(2, new_voters=True)
+    third = services.leaderboard_recompute(modality="text", method="bt")
+    assert third.extra["cluster_factors_from_votes"] == second.vote_count
+    assert third.extra["fragility_from_votes"] == third.vote_count  # new factors: fragility recomputed
+    # Its intervals: the voter-clustered ones of these votes, to within a few percent.
+    cells, rankings, counts, clusters = board_fit_input(board_update(modality="text", category="overall"), 2000)
+    exact = fit_bt_board(cells, rankings, clusters, method_params("bt"), counts)
+    widths = {r["model"]: r["upper"] - r["lower"] for r in third.rows}
+    for m, lo, hi in zip(exact.models, exact.lower, exact.upper):
+        assert widths[m] == pytest.approx(hi - lo, rel=0.08), m
+
+
 def test_ids_that_jump_by_a_million_are_one_gap_and_a_late_vote_inside_is_absorbed(seeded):
     """A restored or truncated table (or a test database after others) hands out ids far above the
     last one seen: the hole is kept as one range, not a million ids, and a vote that commits inside
