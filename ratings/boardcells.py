@@ -136,29 +136,30 @@ def _fingerprint_delta(qs: QuerySet, sign_field: str | None = None) -> _Delta:
     return d
 
 
-def _upsert_cells(board_id: int, grouped: QuerySet) -> None:
-    """Add grouped (model_a_id, model_b_id, o, w, n, w2) rows into BoardCell."""
+def _upsert_sums(model, board_id: int, grouped: QuerySet, key: dict[str, str], sums: dict[str, str]) -> None:
+    """Add grouped rows into ``model``'s table: INSERT ... SELECT over the grouped query, summing
+    into the row of the same (board, key) when there is one. ``key``, ``sums``: column -> grouped field."""
     sql, params = grouped.query.sql_with_params()
-    table = BoardCell._meta.db_table
+    table = model._meta.db_table
+    cols = {**key, **sums}
+    added = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums)
     with connection.cursor() as cur:
         cur.execute(
-            f"INSERT INTO {table} (board_id, model_a_id, model_b_id, outcome, w, n, w2)"
-            f" SELECT %s, g.model_a_id, g.model_b_id, g.o, g.w, g.n, g.w2 FROM ({sql}) g WHERE true"
-            f" ON CONFLICT (board_id, model_a_id, model_b_id, outcome) DO UPDATE SET"
-            f" w = {table}.w + excluded.w, n = {table}.n + excluded.n, w2 = {table}.w2 + excluded.w2",
+            f"INSERT INTO {table} (board_id, {', '.join(cols)}) SELECT %s, {', '.join(f'g.{f}' for f in cols.values())}"
+            f" FROM ({sql}) g WHERE true ON CONFLICT (board_id, {', '.join(key)}) DO UPDATE SET {added}",
             [board_id, *params],
         )
+
+
+def _upsert_cells(board_id: int, grouped: QuerySet) -> None:
+    """Add grouped (model_a_id, model_b_id, o, w, n, w2) rows into BoardCell."""
+    _upsert_sums(BoardCell, board_id, grouped, {"model_a_id": "model_a_id", "model_b_id": "model_b_id", "outcome": "o"},
+                 {"w": "w", "n": "n", "w2": "w2"})
 
 
 def _upsert_voters(board_id: int, grouped: QuerySet) -> None:
-    sql, params = grouped.query.sql_with_params()
-    table = BoardVoter._meta.db_table
-    with connection.cursor() as cur:
-        cur.execute(
-            f"INSERT INTO {table} (board_id, voter_id, votes) SELECT %s, g.voter_id, g.n FROM ({sql}) g WHERE true"
-            f" ON CONFLICT (board_id, voter_id) DO UPDATE SET votes = {table}.votes + excluded.votes",
-            [board_id, *params],
-        )
+    """Add grouped (voter_id, n) rows into BoardVoter."""
+    _upsert_sums(BoardVoter, board_id, grouped, {"voter_id": "voter_id"}, {"votes": "n"})
 
 
 def board_update(*, modality: str, category: str) -> BoardCells:
