@@ -84,6 +84,15 @@ def run_ksort(policy: str, seed: int, *, models: int = 50, k: int = 4, noise: fl
     offered = list(truth)
     rng.shuffle(offered)
     p = make_policy(policy, offered, k=k, seed=seed)
+    votes, ms, t = _until(p, rng, rank_of, noise, stay, max_votes, lambda est: est == truth)
+    return Result("ksort", policy, seed, votes, ms, t)
+
+
+def _until(p, rng: np.random.Generator, rank_of: dict[str, int], noise: float, stay: int, max_votes: int,
+           done) -> tuple[int | None, float, int]:
+    """K-wise votes by the true order (with ``noise``: that share with two places swapped) until
+    ``done(order())`` holds for ``stay`` votes in a row: (the vote it first held for good, or None;
+    ms per vote for propose + observe + order; votes cast)."""
     streak, spent, t = 0, 0.0, 0
     for t in range(1, max_votes + 1):
         start = time.perf_counter()
@@ -95,12 +104,12 @@ def run_ksort(policy: str, seed: int, *, models: int = 50, k: int = 4, noise: fl
             places[x], places[y] = places[y], places[x]
         start = time.perf_counter()
         p.observe(battle, places)
-        done = p.order() == truth
+        ok = done(p.order())
         spent += time.perf_counter() - start
-        streak = streak + 1 if done else 0
+        streak = streak + 1 if ok else 0
         if streak >= stay:
-            return Result("ksort", policy, seed, t - stay + 1, 1000 * spent / t, t)
-    return Result("ksort", policy, seed, None, 1000 * spent / max(t, 1), t)
+            return t - stay + 1, 1000 * spent / t, t
+    return None, 1000 * spent / max(t, 1), t
 
 
 def _bt_truth(seed: int, models: int, spread: float) -> tuple[dict[str, float], np.random.Generator]:
@@ -161,23 +170,8 @@ def run_placement(policy: str, seed: int, *, models: int = 50, k: int = 4, noise
     rank_all = {m: r for r, m in enumerate(truth_all)}
     target = rank_all[newcomer]
     p.add(newcomer)
-    streak, spent, t = 0, 0.0, 0
-    for t in range(1, max_votes + 1):
-        start = time.perf_counter()
-        battle = p.propose()
-        spent += time.perf_counter() - start
-        places = _places_by_truth(battle, rank_all)
-        if noise and rng.random() < noise:
-            x, y = rng.choice(len(battle), size=2, replace=False)
-            places[x], places[y] = places[y], places[x]
-        start = time.perf_counter()
-        p.observe(battle, places)
-        est = p.order()
-        spent += time.perf_counter() - start
-        streak = streak + 1 if abs(est.index(newcomer) - target) <= 1 else 0
-        if streak >= stay:
-            return Result("placement", policy, seed, t - stay + 1, 1000 * spent / t, t)
-    return Result("placement", policy, seed, None, 1000 * spent / max(t, 1), t)
+    votes, ms, t = _until(p, rng, rank_all, noise, stay, max_votes, lambda est: abs(est.index(newcomer) - target) <= 1)
+    return Result("placement", policy, seed, votes, ms, t)
 
 
 def _misordered(d: np.ndarray, f: np.ndarray, design: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
