@@ -54,6 +54,7 @@ FAST_SHARE = 0.50            # ... and may vote faster than the crowd's 2% quant
 FAST_QUANTILE = 0.02
 COHORT_MARGIN = 0.03         # a model's win rate may differ by 3 points between new and old voters
 COHORT_ALPHA = 0.05          # the per-model screen: family-wise 5% across models (Bonferroni); then BH on voters
+COHORT_LEAN_ODDS = 1.5       # the sparse screen: each new voter may favour a model with odds up to 3:2
 COHORT_Q = 0.05              # ... at FDR five times q, at most 5% (q if larger): see ratings.engine.audit._cohort_stage
 NETWORK_MIN_PSEUDONYMS = 3
 DEFAULT_Q = 0.01
