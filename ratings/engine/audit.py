@@ -232,7 +232,8 @@ def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
     p = np.where(excess > 0, np.minimum(1.0, 2 * stats.norm.sf(z) * m), 1.0)
     p_up, p_down = _sparse_screen(log, new & ~flagged, ref)
     alpha = it.COHORT_ALPHA / 2
-    cand_v, cand_m, cand_p, cand_min = [], [], [], []
+    cand_v, cand_m, cand_p = [], [], []
+    cand_sup: list[np.ndarray | None] = []
     kw = log.kwise
     for k in range(m):
         sparse = min(p_up[k], p_down[k])
@@ -262,25 +263,28 @@ def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
             ww = np.bincount(idx, weights=wm * wins, minlength=len(vv))
             ee = np.bincount(idx, weights=wm * pk, minlength=len(vv)) / nn
             exact = np.bincount(idx, weights=kw[mine].astype(float), minlength=len(vv)) == 0
-            if boost:
-                pv = it._refine_upper(it._upper(ww, nn, ee, exact), idx, pk, ww, exact=exact)
-                pmin = np.where(exact, np.exp(np.bincount(idx, weights=np.log(np.clip(pk, 1e-300, 1)), minlength=len(vv))),
-                                ee ** nn)
-            else:  # fewer wins than expected = more losses than expected
-                pv = it._refine_upper(it._upper(nn - ww, nn, 1 - ee, exact), idx, 1 - pk, nn - ww, exact=exact)
-                pmin = np.where(exact, np.exp(np.bincount(idx, weights=np.log(np.clip(1 - pk, 1e-300, 1)), minlength=len(vv))),
-                                (1 - ee) ** nn)
-            # pmin: the least p-value each could attain, every one of their votes going the suspect way.
+            if not boost:  # fewer wins than expected = more losses than expected
+                ww, ee, pk = nn - ww, 1 - ee, 1 - pk
+            pv = it._upper(ww, nn, ee, exact)  # K-wise voters: the Chernoff bound (support: continuous)
+            support: list[np.ndarray | None] = [None] * len(vv)
+            order = np.argsort(idx, kind="stable")
+            bounds = np.searchsorted(idx[order], np.arange(len(vv) + 1))
+            for j in np.flatnonzero(exact):
+                # Pairwise votes only: the exact null law of the wins (each vote its own chance).
+                tail = it.pb_tail(pk[order[bounds[j]:bounds[j + 1]]])
+                support[j] = tail
+                pv[j] = tail[int(round(ww[j]))]
             cand_v += vv.tolist()
             cand_m += [k] * len(vv)
             cand_p += pv.tolist()
-            cand_min += pmin.tolist()
+            cand_sup += support
     if cand_p:
         # The screen already established (family-wise 5%) that new voters drive these models: among
         # their new voters, a stage-wise FDR of 5% (five times q, or q if larger) costs at most about
-        # one honest voter in twenty flagged here, and catches boosters with a dozen votes on the model.
+        # one honest voter in twenty flagged here. Discrete BH: a voter with few votes on the model
+        # counts for what those votes can show (the boosters with five or six votes on it too).
         cq = max(q, min(it.COHORT_Q, 5 * q))
-        adj = it.tarone_bh(np.array(cand_p), np.array(cand_min), cq)
+        adj = it.discrete_bh(np.array(cand_p), cand_sup, cq)
         for v, k, pv, a in zip(cand_v, cand_m, cand_p, adj):
             if a <= cq and not any(r["detector"] == "cohort_divergence" and r.get("model") == log.models[k]
                                    for r in reasons[v]):

@@ -543,3 +543,52 @@ def tarone_bh(p: np.ndarray, pmin: np.ndarray, q: float) -> np.ndarray:
     out = np.ones(m)
     out[keep] = bh(p[keep], q)
     return out
+
+
+def pb_tail(probs: np.ndarray) -> np.ndarray:
+    """(n + 1,) P(S >= k) for k = 0..n, S a sum of independent Bernoulli(probs) (Poisson-binomial)."""
+    dist = np.zeros(len(probs) + 1)
+    dist[0] = 1.0
+    for j, p in enumerate(probs):
+        dist[1:j + 2] = dist[1:j + 2] * (1 - p) + dist[:j + 1] * p
+        dist[0] *= 1 - p
+    return np.minimum(1.0, np.cumsum(dist[::-1])[::-1])
+
+
+def discrete_bh(p: np.ndarray, support: list[np.ndarray | None], q: float) -> np.ndarray:
+    """Benjamini-Hochberg for discrete tests, step-down with the critical values of Döhler, Durand
+    and Roquain (2018, [HSD]): each test j has the attainable p-values ``support[j]`` (None: a
+    continuous or conservatively bounded test, F_j(t) = t), F_j(t) the largest of them at or below
+    t (the chance, under the null, of reaching p <= t), and the i-th smallest p-value is rejected
+    (with all smaller) while sum_j F_j(p_(i)) / (1 - F_j(p_(i))) <= q i. A voter with three votes
+    then weighs what three votes can weigh instead of a full test (Tarone's screen keeps or drops
+    a test whole). Returns step-down adjusted p-values."""
+    p = np.asarray(p, float)
+    m = p.size
+    if m == 0:
+        return np.ones(0)
+    cont = sum(1 for s in support if s is None)
+    vals, incs = [], []
+    for s in support:
+        if s is None:
+            continue
+        v = np.unique(np.clip(np.asarray(s, float), 0.0, 1.0))
+        g = np.where(v < 1.0, v / np.maximum(1.0 - v, 1e-300), np.inf)
+        vals.append(v)
+        incs.append(np.diff(np.r_[0.0, g]))
+    if vals:
+        v = np.concatenate(vals)
+        inc = np.concatenate(incs)
+        order = np.argsort(v, kind="stable")
+        v, cum = v[order], np.r_[0.0, np.cumsum(inc[order])]
+    order = np.argsort(p, kind="stable")
+    t = p[order]
+    xi = np.zeros(m)
+    if cont:
+        xi = xi + cont * np.where(t < 1.0, t / np.maximum(1.0 - t, 1e-300), np.inf)
+    if vals:
+        xi = xi + cum[np.searchsorted(v, t, side="right")]
+    adj = np.maximum.accumulate(xi / np.arange(1, m + 1))
+    out = np.empty(m)
+    out[order] = np.minimum(adj, 1.0)
+    return out
