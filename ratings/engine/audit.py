@@ -206,9 +206,12 @@ def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
       beyond a lean of COHORT_LEAN_ODDS in their own votes, more of them than chance allows
       (Berk-Jones). It does not depend on the aggregate, so a crowd of other new voters (random
       clickers, honest newcomers) diluting the model's win share cannot hide a handful of boosters.
-    Then the new voters whose own results for a screened model drive it are tested (Tarone-screened
-    BH at 5q, at most 5%). A K-wise vote counts once per model in it (its pairs with the model weigh
-    1/(K-1)), its variance bounded as one unit (Cauchy-Schwarz)."""
+    Then the new voters whose own results for a screened model drive it are tested: each voter's
+    wins with the model against the established board (pairwise votes: the exact Poisson-binomial
+    law, each vote its own chance), discrete BH step-down (``integrity.discrete_bh``) at 5q, at
+    most 5%, so a booster with five or six votes on the model counts for what they can show. A
+    K-wise vote counts once per model in it (its pairs with the model weigh 1/(K-1)), its variance
+    bounded as one unit (Cauchy-Schwarz); voters with K-wise votes keep the Chernoff bound."""
     m = len(log.models)
     new = _new_voters(log)
     rows = [{"cohort_z": 0.0, "cohort_p": 1.0, "cohort_sparse_p": 1.0, "cohort_flagged": False} for _ in range(m)]

@@ -26,9 +26,13 @@ Detectors (names are the ``fraud:<name>`` exclusion reasons in the live arena):
 - ``dwell``          well over half the votes faster than all but the crowd's fastest 2%;
 - ``network``        several pseudonyms behind one network hash whose pooled votes fail a test above;
 - ``cohort_divergence``  a model's results among new voters differ from those among established
-                     voters by more than 3 points of win rate (a screen per model, Bonferroni at
-                     family-wise 5%); then the new voters who drive it (Tarone-screened BH at 5q, at
-                     most 5%: the screen already established that some new voters drive the model).
+                     voters. Two screens per model, each Bonferroni at family-wise 2.5%: the aggregate
+                     (its win share among new voters differs by more than 3 points of win rate) and the
+                     sparse one (more new voters each favour or disfavour it beyond a 3:2 lean in their
+                     own votes than chance allows: a Berk-Jones statistic over their discrete
+                     p-values, which other new voters cannot dilute); then the new voters who drive a
+                     screened model (discrete BH, step-down, at 5q, at most 5%: the screen already
+                     established that some new voters drive the model).
 The audit runs twice: after the first pass the fit and the exposure are re-estimated without the
 flagged voters, so an attack that moved the board is judged against the board without it.
 """
@@ -53,7 +57,7 @@ FAVOUR_ODDS = 2.0            # ... and may favour (or disfavour) one model with 
 FAST_SHARE = 0.50            # ... and may vote faster than the crowd's 2% quantile on half their votes
 FAST_QUANTILE = 0.02
 COHORT_MARGIN = 0.03         # a model's win rate may differ by 3 points between new and old voters
-COHORT_ALPHA = 0.05          # the per-model screen: family-wise 5% across models (Bonferroni); then BH on voters
+COHORT_ALPHA = 0.05          # the per-model screens: family-wise 5% across models (Bonferroni, half each); then BH on voters
 COHORT_LEAN_ODDS = 1.5       # the sparse screen: each new voter may favour a model with odds up to 3:2
 COHORT_Q = 0.05              # ... at FDR five times q, at most 5% (q if larger): see ratings.engine.audit._cohort_stage
 NETWORK_MIN_PSEUDONYMS = 3
