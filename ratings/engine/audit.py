@@ -207,8 +207,10 @@ def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
       (Berk-Jones). It does not depend on the aggregate, so a crowd of other new voters (random
       clickers, honest newcomers) diluting the model's win share cannot hide a handful of boosters.
     Then the new voters whose own results for a screened model drive it are tested: each voter's
-    wins with the model against the established board (pairwise votes: the exact Poisson-binomial
-    law, each vote its own chance), discrete BH step-down (``integrity.discrete_bh``) at 5q, at
+    wins with the model against the established board with a lean of COHORT_VOTER_ODDS for it
+    (against it, for a model new voters sink), so that a heavy newcomer's mild taste is not
+    convicted by volume (pairwise votes: the exact Poisson-binomial law, each vote its own
+    chance), discrete BH step-down (``integrity.discrete_bh``) at 5q, at
     most 5%, so a booster with five or six votes on the model counts for what they can show. A
     K-wise vote counts once per model in it (its pairs with the model weigh 1/(K-1)), its variance
     bounded as one unit (Cauchy-Schwarz); voters with K-wise votes keep the Chernoff bound."""
@@ -257,6 +259,11 @@ def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
             voters = log.voter[mine]
             wins = np.where(log.a[mine] == k, ya[mine], yb[mine])
             pk = np.where(log.a[mine] == k, pa[mine], 1 - pa[mine])
+            # The null: an honest voter who may lean for (against) the model with odds up to
+            # COHORT_VOTER_ODDS, so a heavy newcomer's mild taste is not convicted by volume.
+            lean = math.log(it.COHORT_VOTER_ODDS)
+            logit = np.log(np.clip(pk, 1e-12, 1)) - np.log(np.clip(1 - pk, 1e-12, 1))
+            pk = it._sigmoid(logit + lean) if boost else it._sigmoid(logit - lean)
             wm = w[mine]
             vv = np.unique(voters)
             idx = np.searchsorted(vv, voters)

@@ -31,8 +31,8 @@ Detectors (names are the ``fraud:<name>`` exclusion reasons in the live arena):
                      sparse one (more new voters each favour or disfavour it beyond a 3:2 lean in their
                      own votes than chance allows: a Berk-Jones statistic over their discrete
                      p-values, which other new voters cannot dilute); then the new voters who drive a
-                     screened model (discrete BH, step-down, at 5q, at most 5%: the screen already
-                     established that some new voters drive the model).
+                     screened model, each against a 5:4 lean (discrete BH, step-down, at 5q, at most
+                     5%: the screen already established that some new voters drive the model).
 The audit runs twice: after the first pass the fit and the exposure are re-estimated without the
 flagged voters, so an attack that moved the board is judged against the board without it.
 """
@@ -59,6 +59,7 @@ FAST_QUANTILE = 0.02
 COHORT_MARGIN = 0.03         # a model's win rate may differ by 3 points between new and old voters
 COHORT_ALPHA = 0.05          # the per-model screens: family-wise 5% across models (Bonferroni, half each); then BH on voters
 COHORT_LEAN_ODDS = 1.5       # the sparse screen: each new voter may favour a model with odds up to 3:2
+COHORT_VOTER_ODDS = 1.25     # ... and the voters of a screened model are tested against a 5:4 lean for (against) it
 COHORT_Q = 0.05              # ... at FDR five times q, at most 5% (q if larger): see ratings.engine.audit._cohort_stage
 NETWORK_MIN_PSEUDONYMS = 3
 DEFAULT_Q = 0.01
