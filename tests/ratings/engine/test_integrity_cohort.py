@@ -45,7 +45,8 @@ def target_row(res):
 
 
 def cohort_flagged(res) -> set[str]:
-    return {v for k, v in enumerate(res.log.voters) if any(r["detector"] == "cohort_divergence" for r in res.reasons[k])}
+    return {v for k, v in enumerate(res.log.voters)
+            if any(r["detector"] == "cohort_divergence" for r in res.reasons[k])}
 
 
 def test_the_sparse_screen_catches_boosters_the_aggregate_screen_cannot_see(monkeypatch):
