@@ -8,6 +8,7 @@ then the pooled stages (network clusters, new-voter cohorts). Pure numpy/scipy, 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,13 +199,24 @@ def _new_voters(log: VoteLog) -> np.ndarray:
 
 def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
     """Per model: its results among new voters against the board of established voters (both
-    without flagged voters). Models that diverge beyond COHORT_MARGIN pass a screen (Bonferroni
-    over models, family-wise COHORT_ALPHA); then the new voters whose own results for a screened
-    model drive it are tested (Tarone-screened BH at 5q, at most 5%). A K-wise vote counts once per
-    model in it (its pairs with the model weigh 1/(K-1)), its variance bounded as one unit (Cauchy-Schwarz)."""
+    without flagged voters). Two screens, each Bonferroni over models at half of COHORT_ALPHA (so
+    family-wise 5% for both together):
+    - the aggregate: the model's win share among new voters diverges beyond COHORT_MARGIN;
+    - the sparse one (``_sparse_screen``): a few new voters each favour (or disfavour) the model
+      beyond a lean of COHORT_LEAN_ODDS in their own votes, more of them than chance allows
+      (Berk-Jones). It does not depend on the aggregate, so a crowd of other new voters (random
+      clickers, honest newcomers) diluting the model's win share cannot hide a handful of boosters.
+    Then the new voters whose own results for a screened model drive it are tested: each voter's
+    wins with the model against the established board with a lean of COHORT_VOTER_ODDS for it
+    (against it, for a model new voters sink), so that a heavy newcomer's mild taste is not
+    convicted by volume (pairwise votes: the exact Poisson-binomial law, each vote its own
+    chance), discrete BH step-down (``integrity.discrete_bh``) at 5q, at
+    most 5%, so a booster with five or six votes on the model counts for what they can show. A
+    K-wise vote counts once per model in it (its pairs with the model weigh 1/(K-1)), its variance
+    bounded as one unit (Cauchy-Schwarz); voters with K-wise votes keep the Chernoff bound."""
     m = len(log.models)
     new = _new_voters(log)
-    rows = [{"cohort_z": 0.0, "cohort_p": 1.0, "cohort_flagged": False} for _ in range(m)]
+    rows = [{"cohort_z": 0.0, "cohort_p": 1.0, "cohort_sparse_p": 1.0, "cohort_flagged": False} for _ in range(m)]
     old_votes = ~new[log.voter] & ~flagged[log.voter]
     new_votes = new[log.voter] & ~flagged[log.voter] & (log.outcome != TIE)
     if old_votes.sum() == 0 or new_votes.sum() == 0:
@@ -223,56 +235,151 @@ def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
     excess = np.abs(resid) - it.COHORT_MARGIN * n
     z = np.divide(excess, np.sqrt(var), out=np.zeros(m), where=var > 0)
     p = np.where(excess > 0, np.minimum(1.0, 2 * stats.norm.sf(z) * m), 1.0)
-    cand_v, cand_m, cand_p, cand_min = [], [], [], []
+    p_up, p_down = _sparse_screen(log, new & ~flagged, ref)
+    alpha = it.COHORT_ALPHA / 2
+    cand_v, cand_m, cand_p = [], [], []
+    cand_sup: list[np.ndarray | None] = []
     kw = log.kwise
     for k in range(m):
+        sparse = min(p_up[k], p_down[k])
         rows[k].update(cohort_z=round(float(np.sign(resid[k]) * max(z[k], 0.0)), 3), cohort_p=float(f"{p[k]:.3g}"),
-                       cohort_flagged=bool(p[k] <= it.COHORT_ALPHA),
+                       cohort_sparse_p=float(f"{sparse:.3g}"),
+                       cohort_flagged=bool(p[k] <= alpha or sparse <= alpha),
                        new_win_share=round(float((resid[k] + _expected(k, log, sel, pa, w)) / n[k]), 4) if n[k] else None,
                        expected_win_share=round(float(_expected(k, log, sel, pa, w) / n[k]), 4) if n[k] else None)
-        if p[k] > it.COHORT_ALPHA:
-            continue
-        boost = resid[k] > 0
-        mine = np.flatnonzero(sel & ((log.a == k) | (log.b == k)))
-        voters = log.voter[mine]
-        wins = np.where(log.a[mine] == k, ya[mine], yb[mine])
-        pk = np.where(log.a[mine] == k, pa[mine], 1 - pa[mine])
-        wm = w[mine]
-        vv = np.unique(voters)
-        idx = np.searchsorted(vv, voters)
-        # Trials: the voter's votes with the model (a K-wise vote's share of them: one trial).
-        heads, _ = it._per_unit(log, mine, np.ones(mine.size))
-        nn = np.bincount(np.searchsorted(vv, log.voter[heads]), minlength=len(vv)).astype(float)
-        ww = np.bincount(idx, weights=wm * wins, minlength=len(vv))
-        ee = np.bincount(idx, weights=wm * pk, minlength=len(vv)) / nn
-        exact = np.bincount(idx, weights=kw[mine].astype(float), minlength=len(vv)) == 0
-        if boost:
-            pv = it._refine_upper(it._upper(ww, nn, ee, exact), idx, pk, ww, exact=exact)
-            pmin = np.where(exact, np.exp(np.bincount(idx, weights=np.log(np.clip(pk, 1e-300, 1)), minlength=len(vv))),
-                            ee ** nn)
-        else:  # fewer wins than expected = more losses than expected
-            pv = it._refine_upper(it._upper(nn - ww, nn, 1 - ee, exact), idx, 1 - pk, nn - ww, exact=exact)
-            pmin = np.where(exact, np.exp(np.bincount(idx, weights=np.log(np.clip(1 - pk, 1e-300, 1)), minlength=len(vv))),
-                            (1 - ee) ** nn)
-        # pmin: the least p-value each could attain, every one of their votes going the suspect way.
-        cand_v += vv.tolist()
-        cand_m += [k] * len(vv)
-        cand_p += pv.tolist()
-        cand_min += pmin.tolist()
+        directions = set()
+        if p[k] <= alpha:
+            directions.add(bool(resid[k] > 0))
+        if p_up[k] <= alpha:
+            directions.add(True)
+        if p_down[k] <= alpha:
+            directions.add(False)
+        for boost in sorted(directions):
+            mine = np.flatnonzero(sel & ((log.a == k) | (log.b == k)))
+            voters = log.voter[mine]
+            wins = np.where(log.a[mine] == k, ya[mine], yb[mine])
+            pk = np.where(log.a[mine] == k, pa[mine], 1 - pa[mine])
+            # The null: an honest voter who may lean for (against) the model with odds up to
+            # COHORT_VOTER_ODDS, so a heavy newcomer's mild taste is not convicted by volume.
+            lean = math.log(it.COHORT_VOTER_ODDS)
+            logit = np.log(np.clip(pk, 1e-12, 1)) - np.log(np.clip(1 - pk, 1e-12, 1))
+            pk = it._sigmoid(logit + lean) if boost else it._sigmoid(logit - lean)
+            wm = w[mine]
+            vv = np.unique(voters)
+            idx = np.searchsorted(vv, voters)
+            # Trials: the voter's votes with the model (a K-wise vote's share of them: one trial).
+            heads, _ = it._per_unit(log, mine, np.ones(mine.size))
+            nn = np.bincount(np.searchsorted(vv, log.voter[heads]), minlength=len(vv)).astype(float)
+            ww = np.bincount(idx, weights=wm * wins, minlength=len(vv))
+            ee = np.bincount(idx, weights=wm * pk, minlength=len(vv)) / nn
+            exact = np.bincount(idx, weights=kw[mine].astype(float), minlength=len(vv)) == 0
+            if not boost:  # fewer wins than expected = more losses than expected
+                ww, ee, pk = nn - ww, 1 - ee, 1 - pk
+            pv = it._upper(ww, nn, ee, exact)  # K-wise voters: the Chernoff bound (support: continuous)
+            support: list[np.ndarray | None] = [None] * len(vv)
+            order = np.argsort(idx, kind="stable")
+            bounds = np.searchsorted(idx[order], np.arange(len(vv) + 1))
+            for j in np.flatnonzero(exact):
+                # Pairwise votes only: the exact null law of the wins (each vote its own chance).
+                tail = it.pb_tail(pk[order[bounds[j]:bounds[j + 1]]])
+                support[j] = tail
+                pv[j] = tail[int(round(ww[j]))]
+            cand_v += vv.tolist()
+            cand_m += [k] * len(vv)
+            cand_p += pv.tolist()
+            cand_sup += support
     if cand_p:
         # The screen already established (family-wise 5%) that new voters drive these models: among
         # their new voters, a stage-wise FDR of 5% (five times q, or q if larger) costs at most about
-        # one honest voter in twenty flagged here, and catches boosters with a dozen votes on the model.
+        # one honest voter in twenty flagged here. Discrete BH: a voter with few votes on the model
+        # counts for what those votes can show (the boosters with five or six votes on it too).
         cq = max(q, min(it.COHORT_Q, 5 * q))
-        adj = it.tarone_bh(np.array(cand_p), np.array(cand_min), cq)
+        adj = it.discrete_bh(np.array(cand_p), cand_sup, cq)
         for v, k, pv, a in zip(cand_v, cand_m, cand_p, adj):
-            if a <= cq:
+            if a <= cq and not any(r["detector"] == "cohort_divergence" and r.get("model") == log.models[k]
+                                   for r in reasons[v]):
                 flagged[v] = True
                 best[v] = min(best[v], a)
                 reasons[v].append({"detector": "cohort_divergence", "p": float(f"{pv:.3g}"), "q": float(f"{a:.3g}"),
+                                   "model": log.models[k],
                                    "detail": f"{log.models[k]}: its results among new voters diverge "
-                                             f"(z={rows[k]['cohort_z']}); this voter's votes drive it"})
+                                             f"(z={rows[k]['cohort_z']}, sparse p={rows[k]['cohort_sparse_p']:.3g}); "
+                                             f"this voter's votes drive it"})
     return rows
+
+
+def _sparse_screen(log: VoteLog, voters: np.ndarray, ref: Reference) -> tuple[np.ndarray, np.ndarray]:
+    """Per model, (p up, p down): do some of the given voters favour (disfavour) it in their own
+    votes, more of them and more strongly than chance allows? Each voter's one-sided p-value for
+    "the model wins more (less) often among my votes than the board with a lean of COHORT_LEAN_ODDS
+    for (against) it predicts" (an interval null, as the voter tests: honest personal tastes and
+    agreement with the board stay inside it); then a Berk-Jones statistic over the voters with
+    votes on the model (``_berk_jones``). Sensitive to a sparse mixture (a few voters with strong
+    evidence each) where the aggregate is diluted by other new voters."""
+    m = len(log.models)
+    nv = len(log.voters)
+    rows = voters[log.voter]
+    if not rows.any():
+        return np.ones(m), np.ones(m)
+    sub = log.subset(rows)
+    lean = math.log(it.COHORT_LEAN_ODDS)
+    n, wins, hi = it._favour(sub, ref, sub.voter, nv, lean)
+    _, _, lo = it._favour(sub, ref, sub.voter, nv, -lean)
+    exact = np.broadcast_to(it._pairwise_only(sub, sub.voter, nv)[:, None], n.shape)
+    e_hi = np.divide(hi, n, out=np.full_like(n, 0.5), where=n > 0)
+    e_lo = np.divide(lo, n, out=np.full_like(n, 0.5), where=n > 0)
+    p_hi = it._upper(wins, n, e_hi, exact)
+    p_lo = it._lower(wins, n, e_lo, exact)
+    up = _berk_jones(p_hi, n, e_hi, exact, upper=True, family=2 * m)
+    down = _berk_jones(p_lo, n, e_lo, exact, upper=False, family=2 * m)
+    return up, down
+
+
+def _berk_jones(p: np.ndarray, n: np.ndarray, e: np.ndarray, exact: np.ndarray, *, upper: bool,
+                family: int) -> np.ndarray:
+    """Per column of p (voters x models; the voters with votes on the model): the least, over the
+    observed p-values t = p_(i), of P(at least i of the voters reach p <= t under the null), times
+    the number of voters (Bonferroni over i) and ``family``; at most 1. The p-values are discrete
+    (a voter with three votes on a model cannot reach 0.01): under the null, voter j reaches p <= t
+    with probability at most F_j(t), the largest p-value j can attain at or below t (t itself for
+    the Chernoff-bounded K-wise voters), so the count is a sum of independent Bernoulli(F_j(t)),
+    bounded by the binomial of the same mean (Hoeffding 1956). Discreteness thus works for the
+    test (Tarone's idea), not against it: voters who could never look suspicious do not count."""
+    out = np.ones(p.shape[1])
+    for k in range(p.shape[1]):
+        has = n[:, k] > 0
+        nk = int(has.sum())
+        if nk == 0:
+            continue
+        pk = np.sort(p[has, k])
+        i = np.arange(1, nk + 1)
+        small = pk < 0.5
+        if not small.any():
+            continue
+        t = pk[small]
+        ex = exact[has, k]
+        # Each exact voter's attainable p-values s_1 >= ... >= s_n (k or more wins, or at most n-k);
+        # F_j(t) = sum of the increments of its attainable values up to t.
+        nj = np.round(n[has, k][ex]).astype(np.int64)
+        ej = np.clip(e[has, k][ex], 1e-12, 1 - 1e-12)
+        owner = np.repeat(np.arange(nj.size), nj)
+        kk = np.arange(nj.sum()) - np.repeat(np.cumsum(nj) - nj, nj) + 1  # 1..n_j
+        if upper:
+            s = stats.binom.sf(kk - 1, nj[owner], ej[owner])          # P(wins >= kk)
+        else:
+            s = stats.binom.cdf(nj[owner] - kk, nj[owner], ej[owner])  # P(wins <= n - kk)
+        order = np.lexsort((s, owner))
+        s = s[order]
+        prev = np.r_[0.0, s[:-1]]
+        first = np.r_[True, owner[order][1:] != owner[order][:-1]]
+        inc = np.where(first, s, s - prev)
+        srt = np.argsort(s, kind="stable")
+        cum = np.r_[0.0, np.cumsum(inc[srt])]
+        mu = cum[np.searchsorted(s[srt], t, side="right")] + (~ex).sum() * t
+        cnt = i[small]
+        tail = np.where(cnt >= mu + 1, stats.binom.sf(cnt - 1, nk, np.clip(mu / nk, 0, 1)), 1.0)
+        out[k] = min(1.0, float(tail.min()) * nk * family)
+    return out
 
 
 def _cohort_var(log: VoteLog, sel: np.ndarray, sd: np.ndarray, m: int) -> np.ndarray:

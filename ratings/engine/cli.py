@@ -163,7 +163,8 @@ def _audit(args: argparse.Namespace) -> int:
         for m in result["models"]:
             if m["suspicious_votes"] or m["cohort_flagged"]:
                 print(f"  model {m['model']}: {100 * m['suspicious_share']:.1f}% of its votes from flagged voters"
-                      + (f", new voters diverge (z={m['cohort_z']})" if m["cohort_flagged"] else ""))
+                      + (f", new voters diverge (z={m['cohort_z']}, sparse p={m['cohort_sparse_p']:.3g})"
+                         if m["cohort_flagged"] else ""))
     for note in result["notes"]:
         print(f"note: {note}", file=sys.stderr)
     return 0

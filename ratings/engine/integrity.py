@@ -26,9 +26,13 @@ Detectors (names are the ``fraud:<name>`` exclusion reasons in the live arena):
 - ``dwell``          well over half the votes faster than all but the crowd's fastest 2%;
 - ``network``        several pseudonyms behind one network hash whose pooled votes fail a test above;
 - ``cohort_divergence``  a model's results among new voters differ from those among established
-                     voters by more than 3 points of win rate (a screen per model, Bonferroni at
-                     family-wise 5%); then the new voters who drive it (Tarone-screened BH at 5q, at
-                     most 5%: the screen already established that some new voters drive the model).
+                     voters. Two screens per model, each Bonferroni at family-wise 2.5%: the aggregate
+                     (its win share among new voters differs by more than 3 points of win rate) and the
+                     sparse one (more new voters each favour or disfavour it beyond a 3:2 lean in their
+                     own votes than chance allows: a Berk-Jones statistic over their discrete
+                     p-values, which other new voters cannot dilute); then the new voters who drive a
+                     screened model, each against a 5:4 lean (discrete BH, step-down, at 5q, at most
+                     5%: the screen already established that some new voters drive the model).
 The audit runs twice: after the first pass the fit and the exposure are re-estimated without the
 flagged voters, so an attack that moved the board is judged against the board without it.
 """
@@ -53,7 +57,9 @@ FAVOUR_ODDS = 2.0            # ... and may favour (or disfavour) one model with 
 FAST_SHARE = 0.50            # ... and may vote faster than the crowd's 2% quantile on half their votes
 FAST_QUANTILE = 0.02
 COHORT_MARGIN = 0.03         # a model's win rate may differ by 3 points between new and old voters
-COHORT_ALPHA = 0.05          # the per-model screen: family-wise 5% across models (Bonferroni); then BH on voters
+COHORT_ALPHA = 0.05          # the per-model screens: family-wise 5% over models (Bonferroni, half each)
+COHORT_LEAN_ODDS = 1.5       # the sparse screen: each new voter may favour a model with odds up to 3:2
+COHORT_VOTER_ODDS = 1.25     # ... and the voters of a screened model are tested against a 5:4 lean for (against) it
 COHORT_Q = 0.05              # ... at FDR five times q, at most 5% (q if larger): see ratings.engine.audit._cohort_stage
 NETWORK_MIN_PSEUDONYMS = 3
 DEFAULT_Q = 0.01
@@ -541,4 +547,53 @@ def tarone_bh(p: np.ndarray, pmin: np.ndarray, q: float) -> np.ndarray:
     keep = pmin <= q / k
     out = np.ones(m)
     out[keep] = bh(p[keep], q)
+    return out
+
+
+def pb_tail(probs: np.ndarray) -> np.ndarray:
+    """(n + 1,) P(S >= k) for k = 0..n, S a sum of independent Bernoulli(probs) (Poisson-binomial)."""
+    dist = np.zeros(len(probs) + 1)
+    dist[0] = 1.0
+    for j, p in enumerate(probs):
+        dist[1:j + 2] = dist[1:j + 2] * (1 - p) + dist[:j + 1] * p
+        dist[0] *= 1 - p
+    return np.minimum(1.0, np.cumsum(dist[::-1])[::-1])
+
+
+def discrete_bh(p: np.ndarray, support: list[np.ndarray | None], q: float) -> np.ndarray:
+    """Benjamini-Hochberg for discrete tests, step-down with the critical values of Döhler, Durand
+    and Roquain (2018, [HSD]): each test j has the attainable p-values ``support[j]`` (None: a
+    continuous or conservatively bounded test, F_j(t) = t), F_j(t) the largest of them at or below
+    t (the chance, under the null, of reaching p <= t), and the i-th smallest p-value is rejected
+    (with all smaller) while sum_j F_j(p_(i)) / (1 - F_j(p_(i))) <= q i. A voter with three votes
+    then weighs what three votes can weigh instead of a full test (Tarone's screen keeps or drops
+    a test whole). Returns step-down adjusted p-values."""
+    p = np.asarray(p, float)
+    m = p.size
+    if m == 0:
+        return np.ones(0)
+    cont = sum(1 for s in support if s is None)
+    vals, incs = [], []
+    for s in support:
+        if s is None:
+            continue
+        v = np.unique(np.clip(np.asarray(s, float), 0.0, 1.0))
+        g = np.where(v < 1.0, v / np.maximum(1.0 - v, 1e-300), np.inf)
+        vals.append(v)
+        incs.append(np.diff(np.r_[0.0, g]))
+    if vals:
+        v = np.concatenate(vals)
+        inc = np.concatenate(incs)
+        order = np.argsort(v, kind="stable")
+        v, cum = v[order], np.r_[0.0, np.cumsum(inc[order])]
+    order = np.argsort(p, kind="stable")
+    t = p[order]
+    xi = np.zeros(m)
+    if cont:
+        xi = xi + cont * np.where(t < 1.0, t / np.maximum(1.0 - t, 1e-300), np.inf)
+    if vals:
+        xi = xi + cum[np.searchsorted(v, t, side="right")]
+    adj = np.maximum.accumulate(xi / np.arange(1, m + 1))
+    out = np.empty(m)
+    out[order] = np.minimum(adj, 1.0)
     return out
