@@ -42,7 +42,7 @@ from releases.jsonlines import json_lines
 from releases.models import Release
 from releases.rows import Pseudonyms, chained, release_unchained
 from releases.schema import arrow_schema, json_schema
-from releases.source import raw_batches, raw_schema, withheld_count
+from releases.source import RawBatch, raw_batches, raw_schema, withheld_count
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +173,11 @@ def _stream(folder: Path, *, last_id: int, full: bool, criteria: list[str], secr
     head = GENESIS
     batches = raw_batches(last_id=last_id, full=full, batch=batch)
 
-    def transformed(blobs: Iterator[bytes]) -> Iterator[tuple[pa.Table, pa.Table, set[str], pa.Array]]:
-        for blob in blobs:
-            raw = pajson.read_json(io.BytesIO(blob), read_options=read, parse_options=parse)
-            yield (raw, *release_unchained(raw, schema=schema, judges=judges, counts=tally.pii))
+    def transformed(batches: Iterator[RawBatch]) -> Iterator[tuple[pa.Table, pa.Table, set[str], pa.Array]]:
+        for b in batches:
+            raw = pajson.read_json(io.BytesIO(b.votes), read_options=read, parse_options=parse)
+            yield (raw, *release_unchained(raw, RawBatch.part(b.slots), RawBatch.part(b.prompts), RawBatch.part(b.answers),
+                                           schema=schema, judges=judges, counts=tally.pii))
 
     if connection.in_atomic_block:  # (inside a transaction another connection would not see its rows)
         staged = transformed(batches)
