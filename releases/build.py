@@ -176,8 +176,7 @@ def _stream(folder: Path, *, last_id: int, full: bool, criteria: list[str], secr
     def transformed(batches: Iterator[RawBatch]) -> Iterator[tuple[pa.Table, pa.Table, set[str], pa.Array]]:
         for b in batches:
             raw = pajson.read_json(io.BytesIO(b.votes), read_options=read, parse_options=parse)
-            yield (raw, *release_unchained(raw, RawBatch.part(b.slots), RawBatch.part(b.prompts), RawBatch.part(b.answers),
-                                           schema=schema, judges=judges, counts=tally.pii))
+            yield (raw, *release_unchained(raw, b.slots, b.prompts, b.answers, schema=schema, judges=judges, counts=tally.pii))
 
     if connection.in_atomic_block:  # (inside a transaction another connection would not see its rows)
         staged = transformed(batches)

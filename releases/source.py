@@ -1,8 +1,8 @@
 """The votes of a release, raw, batch by batch in vote-id order, straight from the database, never
-one Python object per row: on Postgres a few flat queries per batch streamed with COPY (the votes'
-small columns as JSON lines; each battle's models, prompts and answers as CSV rows of plain text,
-which Postgres need not escape as JSON and pyarrow parses in C++); elsewhere (the embedded SQLite
-default) the same parts from a few ORM queries per batch.
+one Python object per row: on Postgres one statement per batch (one snapshot) returns the votes'
+small columns as JSON lines and each part's rows as a few bytea values (sort keys, lengths, texts
+end to end: no escaping, no message per row); elsewhere (the embedded SQLite default) the same
+parts come from a few ORM queries per batch.
 
 A batch (``RawBatch``) holds:
 
@@ -15,18 +15,17 @@ A batch (``RawBatch``) holds:
 - ``answers``: (vote, content), for the same votes, each model's (in the order shown) answer to each
   turn in order: its text, '' when missing, or ``media/<file>`` for a media output.
 
-Text is not scrubbed yet. The parts are read in one snapshot (REPEATABLE READ) per batch.
+Text is not scrubbed yet.
 """
 from __future__ import annotations
 
-import io
 import json
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 from django.db import connection, transaction
 
 from arena.models import LETTERS, Competitor, Generation, Slot, Turn, Vote
@@ -51,24 +50,9 @@ def raw_schema(criteria: list[str]) -> pa.Schema:
 @dataclass
 class RawBatch:
     votes: bytes
-    slots: bytes | pa.Table
-    prompts: bytes | pa.Table
-    answers: bytes | pa.Table
-
-    @staticmethod
-    def part(data: bytes | pa.Table) -> pa.Table:
-        """A (vote, text) part as a table (CSV as Postgres writes it, parsed in C++)."""
-        if isinstance(data, pa.Table):
-            return data
-        if not data:
-            return TEXT_PART.empty_table()
-        return pacsv.read_csv(
-            io.BytesIO(data),
-            read_options=pacsv.ReadOptions(column_names=TEXT_PART.names, block_size=len(data) + 1, use_threads=False),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(column_types=TEXT_PART, strings_can_be_null=False,
-                                                 quoted_strings_can_be_null=False),
-        )
+    slots: pa.Table
+    prompts: pa.Table
+    answers: pa.Table
 
 
 def withheld_count(last_id: int) -> int:
@@ -83,93 +67,114 @@ def raw_batches(*, last_id: int, full: bool, batch: int) -> Iterator[RawBatch]:
         yield from _orm_batches(last_id=last_id, full=full, batch=batch)
 
 
-# One row per vote, as JSON text (the small columns). Pairwise outcomes become the public winner
-# values.
-_PG_VOTES = """
-SELECT json_build_object(
-  'id', v.id,
-  'timestamp', to_char(v.created AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-  'modality', v.modality, 'mode', v.mode, 'turn', v.n_turns, 'language', v.language, 'category', v.category,
-  'counted', v.counted, 'exclusion_reason', NULLIF(v.exclusion_reason, ''),
-  'exclusion_detail', {detail},
-  'weight', v.weight, 'voter', v.voter_id, 'opted_out', vo.release_opt_out,
-  'winner', CASE WHEN v.mode = 'pairwise' THEN
-      CASE v.outcome WHEN 'a' THEN 'model_a' WHEN 'b' THEN 'model_b' ELSE NULLIF(v.outcome, '') END END,
-  'ranking', CASE WHEN v.mode <> 'pairwise' THEN v.ranking END,
-  'criteria', CASE WHEN v.criteria <> '{{}}'::jsonb THEN
-      (SELECT json_object_agg(e.key, CASE e.value WHEN 'a' THEN 'model_a' WHEN 'b' THEN 'model_b' ELSE e.value END)
-       FROM jsonb_each_text(v.criteria) e) END,
-  'feedback', CASE WHEN vo.release_opt_out THEN NULL ELSE NULLIF(v.feedback, '') END,
-  'listen_ms', CASE WHEN v.listen_ms <> '{{}}'::jsonb THEN
-      (SELECT json_agg((v.listen_ms ->> chr(65 + s.position))::bigint ORDER BY s.position) FROM arena_slot s
-       WHERE s.battle_id = v.battle_id) END
-)::text
-FROM arena_vote v
-JOIN arena_voter vo ON vo.id = v.voter_id
-WHERE v.id > {after} AND v.id <= {last_id} {hidden}
-ORDER BY v.id
-LIMIT {limit}
+# One statement per batch (one snapshot): the batch's votes (vv, in id order), then each part as a
+# few bytea values: the rows' sort keys (8-byte integers: vote id and place, strictly increasing,
+# checked), the texts' lengths in bytes (4-byte) and the texts end to end. Postgres neither escapes
+# the text nor sends a message per row; the client cuts nothing (the lengths are Arrow's offsets).
+_PG_BATCH = """
+WITH vv AS MATERIALIZED (
+  SELECT v.id, v.battle_id, v.created, v.modality, v.mode, v.n_turns, v.language, v.category, v.counted,
+         v.exclusion_reason, v.exclusion_detail, v.weight, v.voter_id, vo.release_opt_out AS opted, v.outcome, v.ranking,
+         v.criteria, v.feedback, v.listen_ms
+  FROM arena_vote v JOIN arena_voter vo ON vo.id = v.voter_id
+  WHERE v.id > {after} AND v.id <= {last_id} {hidden}
+  ORDER BY v.id LIMIT {limit}),
+sl AS (SELECT (vv.id << 15) | s.position AS k, s.competitor_id AS c
+       FROM vv JOIN arena_slot s ON s.battle_id = vv.battle_id ORDER BY 1),
+pr AS (SELECT (vv.id << 15) | coalesce(t.index, 0) AS k, coalesce(p.text, bp.text) AS x
+       FROM vv JOIN arena_battle b ON b.id = vv.battle_id JOIN arena_prompt bp ON bp.id = b.prompt_id
+       LEFT JOIN (arena_turn t JOIN arena_prompt p ON p.id = t.prompt_id) ON t.battle_id = vv.battle_id
+       WHERE NOT vv.opted ORDER BY 1),
+an AS (SELECT (vv.id << 18) | (s.position::bigint << 15) | coalesce(t.index, 0) AS k,
+              CASE WHEN g.media_name <> '' THEN 'media/' || g.media_name ELSE coalesce(g.text, '') END AS x
+       FROM vv JOIN arena_slot s ON s.battle_id = vv.battle_id
+       LEFT JOIN arena_turn t ON t.battle_id = vv.battle_id
+       LEFT JOIN arena_generation g ON g.slot_id = s.id AND g.turn_id = t.id
+       WHERE NOT vv.opted ORDER BY 1)
+SELECT
+  (SELECT max(id) FROM vv),
+  (SELECT textsend(string_agg(json_build_object(
+    'id', v.id,
+    'timestamp', to_char(v.created AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'modality', v.modality, 'mode', v.mode, 'turn', v.n_turns, 'language', v.language, 'category', v.category,
+    'counted', v.counted, 'exclusion_reason', NULLIF(v.exclusion_reason, ''),
+    'exclusion_detail', {detail},
+    'weight', v.weight, 'voter', v.voter_id, 'opted_out', v.opted,
+    'winner', CASE WHEN v.mode = 'pairwise' THEN
+        CASE v.outcome WHEN 'a' THEN 'model_a' WHEN 'b' THEN 'model_b' ELSE NULLIF(v.outcome, '') END END,
+    'ranking', CASE WHEN v.mode <> 'pairwise' THEN v.ranking END,
+    'criteria', CASE WHEN v.criteria <> '{{}}'::jsonb THEN
+        (SELECT json_object_agg(e.key, CASE e.value WHEN 'a' THEN 'model_a' WHEN 'b' THEN 'model_b' ELSE e.value END)
+         FROM jsonb_each_text(v.criteria) e) END,
+    'feedback', CASE WHEN v.opted THEN NULL ELSE NULLIF(v.feedback, '') END,
+    'listen_ms', CASE WHEN v.listen_ms <> '{{}}'::jsonb THEN
+        (SELECT json_agg((v.listen_ms ->> chr(65 + s.position))::bigint ORDER BY s.position) FROM arena_slot s
+         WHERE s.battle_id = v.battle_id) END
+  )::text || E'\\n', '')) FROM vv v),
+  (SELECT string_agg(int8send(k), ''::bytea) FROM sl), (SELECT string_agg(int8send(c), ''::bytea) FROM sl),
+  (SELECT string_agg(int8send(k), ''::bytea) FROM pr), (SELECT string_agg(int4send(octet_length(x)), ''::bytea) FROM pr),
+  (SELECT textsend(string_agg(x, '')) FROM pr),
+  (SELECT string_agg(int8send(k), ''::bytea) FROM an), (SELECT string_agg(int4send(octet_length(x)), ''::bytea) FROM an),
+  (SELECT textsend(string_agg(x, '')) FROM an)
 """
 # A vote on a battle with a model not public (their ids, read once per release) is left out.
 _HIDDEN = "AND NOT EXISTS (SELECT 1 FROM arena_slot hs WHERE hs.battle_id = v.battle_id AND hs.competitor_id IN ({ids}))"
-_PG_SLOTS = """
-SELECT v.id, c.slug FROM arena_vote v
-JOIN arena_slot s ON s.battle_id = v.battle_id JOIN arena_competitor c ON c.id = s.competitor_id
-WHERE v.id > {after} AND v.id <= {last} ORDER BY v.id, s.position
-"""
-# The prompt of each turn; the battle's own prompt for a battle stored without turn rows.
-_PG_PROMPTS = """
-SELECT v.id, coalesce(p.text, bp.text) FROM arena_vote v
-JOIN arena_voter vo ON vo.id = v.voter_id
-JOIN arena_battle b ON b.id = v.battle_id JOIN arena_prompt bp ON bp.id = b.prompt_id
-LEFT JOIN (arena_turn t JOIN arena_prompt p ON p.id = t.prompt_id) ON t.battle_id = v.battle_id
-WHERE v.id > {after} AND v.id <= {last} AND NOT vo.release_opt_out ORDER BY v.id, t.index
-"""
-_PG_ANSWERS = """
-SELECT v.id, CASE WHEN g.media_name <> '' THEN 'media/' || g.media_name ELSE coalesce(g.text, '') END
-FROM arena_vote v
-JOIN arena_voter vo ON vo.id = v.voter_id
-JOIN arena_slot s ON s.battle_id = v.battle_id
-LEFT JOIN arena_turn t ON t.battle_id = v.battle_id
-LEFT JOIN arena_generation g ON g.slot_id = s.id AND g.turn_id = t.id
-WHERE v.id > {after} AND v.id <= {last} AND NOT vo.release_opt_out ORDER BY v.id, s.position, t.index
-"""
 
 
-def _copy(cur, sql: str, fmt: str = "") -> bytes:
-    buf = bytearray()
-    with cur.copy(f"COPY ({sql}) TO STDOUT {fmt}") as cp:
-        for block in cp:
-            buf += block
-    return bytes(buf)
+def _keys(data: bytes | None, shift: int) -> np.ndarray:
+    """The votes of a part's rows from their sort keys, which must be strictly increasing (the
+    order the rows were aggregated in is the order asked for)."""
+    keys = np.frombuffer(data or b"", dtype=">i8").astype(np.int64)
+    if len(keys) > 1 and not (np.diff(keys) > 0).all():
+        raise RuntimeError("release rows arrived out of order")
+    return keys >> shift
+
+
+def _texts(lengths: bytes | None, data: bytes | None) -> pa.Array:
+    """Texts from their lengths in bytes and their bytes end to end (no copy)."""
+    size = np.frombuffer(lengths or b"", dtype=">i4").astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(size)])
+    data = data or b""
+    if offsets[-1] != len(data) or len(data) >= 2**31:
+        raise RuntimeError("release texts do not match their lengths")
+    return pa.Array.from_buffers(pa.string(), len(size), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
+
+
+def _part(votes: np.ndarray, texts: pa.Array) -> pa.Table:
+    return pa.table([pa.array(votes, pa.int64()), texts], schema=TEXT_PART)
 
 
 def _pg_batches(*, last_id: int, full: bool, batch: int) -> Iterator[RawBatch]:
+    import psycopg
+
     hidden = "" if full else ",".join(str(int(pk)) for pk in Competitor.objects.filter(public=False).values_list("pk", flat=True))
     hidden = _HIDDEN.format(ids=hidden) if hidden else ""
+    slugs: dict[int, str] = {}
     after = 0
     while True:
-        # One snapshot per batch: its parts agree with each other (outside a caller's transaction).
         outer = connection.in_atomic_block
         with transaction.atomic(), connection.cursor() as c:
-            cur = c.cursor  # psycopg's own cursor: COPY streams the rows as bytes
             if not outer:
-                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 # A batch is a few thousand votes: nested loops over the indexes, in vote-id order,
-                # not hash joins over whole tables (the planner's guess), nor parallel workers.
-                cur.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
-                            "SET LOCAL max_parallel_workers_per_gather = 0")
-            votes = _copy(cur, _PG_VOTES.format(detail="NULLIF(v.exclusion_detail, '')" if full else "NULL",
-                                                after=int(after), last_id=int(last_id), hidden=hidden, limit=int(batch)),
-                          r"(FORMAT csv, DELIMITER E'\x02', QUOTE E'\x01')")  # each line: the raw JSON
-            if not votes:
-                return
-            start = votes.rfind(b"\n", 0, len(votes) - 1) + 1
-            last = json.loads(votes[start:])["id"]
-            parts = [_copy(cur, q.format(after=int(after), last=int(last)), "(FORMAT csv)")
-                     for q in (_PG_SLOTS, _PG_PROMPTS, _PG_ANSWERS)]
+                # not hash joins over whole tables (the planner's guess), nor parallel workers;
+                # its sorts in memory.
+                c.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
+                          "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL work_mem = '128MB'")
+            cur = psycopg.Cursor(c.cursor.connection)  # binary results: bytea as bytes
+            cur.execute(_PG_BATCH.format(detail="NULLIF(v.exclusion_detail, '')" if full else "NULL", after=int(after),
+                                         last_id=int(last_id), hidden=hidden, limit=int(batch)), binary=True)
+            last, votes, skeys, comps, pkeys, plens, ptext, akeys, alens, atext = cur.fetchone()
+            cur.close()
+        if last is None:
+            return
         after = last
-        yield RawBatch(votes, *parts)
+        comp = np.frombuffer(comps or b"", dtype=">i8").astype(np.int64)
+        if not set(np.unique(comp).tolist()) <= slugs.keys():
+            slugs = dict(Competitor.objects.values_list("pk", "slug"))
+        ids = np.array(sorted(slugs), dtype=np.int64)
+        names = pa.array([slugs[i] for i in ids.tolist()], pa.string())
+        yield RawBatch(bytes(votes), _part(_keys(skeys, 15), names.take(pa.array(np.searchsorted(ids, comp)))),
+                       _part(_keys(pkeys, 15), _texts(plens, ptext)), _part(_keys(akeys, 18), _texts(alens, atext)))
 
 
 def _orm_batches(*, last_id: int, full: bool, batch: int) -> Iterator[RawBatch]:
