@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ratings.engine.assemble import one_chunk
 from ratings.engine.chain import canonical_array, chain_rows
 from releases.schema import MESSAGE
 from releases.scrub import scrub_array
@@ -26,7 +27,7 @@ def _rows_of(ids: np.ndarray, part: pa.Table) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _text(part: pa.Table, keep: np.ndarray) -> pa.Array:
-    text = part["text"].combine_chunks()
+    text = one_chunk(part["text"])
     return text if keep.all() else text.filter(pa.array(keep))
 
 
@@ -74,11 +75,11 @@ def conversations(raw: pa.Table, slots: pa.Table, prompts: pa.Table, answers: pa
     though every model's conversation repeats it), each answer once. Pairwise rows fill
     conversation_a/b, K-wise rows conversations; null for a voter who opted out."""
     n = raw.num_rows
-    ids = raw["id"].combine_chunks().to_numpy()
+    ids = one_chunk(raw["id"]).to_numpy()
     srow, sok = _rows_of(ids, slots)
     k = np.bincount(srow[sok], minlength=n).astype(np.int64)
     models = pa.ListArray.from_arrays(pa.array(_starts(k), pa.int32()), _text(slots, sok), mask=pa.array(k == 0))
-    opted = np.asarray(raw["opted_out"].combine_chunks().fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    opted = np.asarray(one_chunk(raw["opted_out"]).fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
     has = ~opted & (k > 0)
     prow, pok = _rows_of(ids, prompts)
     pok &= has[prow]
@@ -92,7 +93,7 @@ def conversations(raw: pa.Table, slots: pa.Table, prompts: pa.Table, answers: pa
     atext, paths = scrub_answers(_text(answers, aok), counts["response"])
     src = pa.concat_arrays([ptext.cast(pa.string()), atext.cast(pa.string())])
     pstart, astart = _starts(turns)[:-1], _starts(n_answers)[:-1]
-    pairwise = np.asarray(pc.equal(raw["mode"], "pairwise").combine_chunks().fill_null(False)
+    pairwise = np.asarray(one_chunk(pc.equal(raw["mode"], "pairwise")).fill_null(False)
                           .to_numpy(zero_copy_only=False), dtype=bool)
 
     def single(slot: int) -> pa.Array:
@@ -153,7 +154,7 @@ def release_unchained(raw: pa.Table, slots: pa.Table, prompts: pa.Table, answers
     while the one before it is still being chained and written."""
     raw = raw.combine_chunks()
     models, conv_a, conv_b, convs, paths = conversations(raw, slots, prompts, answers, counts)
-    feedback = scrub_array(raw["feedback"].combine_chunks(), counts["feedback"])
+    feedback = scrub_array(one_chunk(raw["feedback"]), counts["feedback"])
     pairwise = pc.equal(raw["mode"], "pairwise")
     null_str = pa.scalar(None, pa.string())
     cols = {
@@ -163,7 +164,7 @@ def release_unchained(raw: pa.Table, slots: pa.Table, prompts: pa.Table, answers
         "winner": raw["winner"],
         "models": pc.if_else(pairwise, pa.scalar(None, models.type), models),
         "ranking": raw["ranking"],
-        "judge": judges.of(raw["voter"].combine_chunks()),
+        "judge": judges.of(one_chunk(raw["voter"])),
         "modality": raw["modality"], "mode": raw["mode"], "turn": raw["turn"], "language": raw["language"],
         "category": raw["category"],
         "conversation_a": conv_a, "conversation_b": conv_b, "conversations": convs,
