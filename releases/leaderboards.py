@@ -43,6 +43,7 @@ def _command(filters: list[str], ci: str) -> str:
 
 def leaderboards_record(parquet: Path, *, last_id: int, full: bool) -> list[dict[str, Any]]:
     from django.conf import settings
+    from django.db import connection
 
     ci = settings.ARENA_RELEASE_CI
     # Names as dictionaries (a few distinct values each): a million votes stay a few dozen MB, and
@@ -51,8 +52,14 @@ def leaderboards_record(parquet: Path, *, last_id: int, full: bool) -> list[dict
     out = []
     import pyarrow.compute as pc
 
-    for modality in sorted(v for v in pc.unique(table["modality"]).to_pylist() if v):
-        for filters, category in _specs(table, modality):
+    specs = [(modality, filters, category) for modality in sorted(v for v in pc.unique(table["modality"]).to_pylist() if v)
+             for filters, category in _specs(table, modality)]
+    # The database's fingerprints of the same votes are Postgres's work: asked for in a thread of
+    # their own (own connection) while this one fits (outside a caller's transaction, whose rows
+    # another connection would not see).
+    live = _Live(specs, last_id=last_id, full=full, background=not connection.in_atomic_block)
+    try:
+        for modality, filters, category in specs:
             entry: dict[str, Any] = {"id": f"{modality}/{category}/bt", "modality": modality, "category": category,
                                      "filters": filters, "command": _command(filters, ci), "method": "bt", "ci": ci}
             if ci == "bootstrap":
@@ -67,9 +74,55 @@ def leaderboards_record(parquet: Path, *, last_id: int, full: bool) -> list[dict
                 continue
             result = lb.to_dict()
             entry.update(votes=result["votes"], models=result["models"], notes=result.get("notes", []))
-            entry.update(_live(modality, category, last_id=last_id, full=full))
+            entry.update(live.get(modality, category))
             out.append(entry)
+    finally:
+        live.close()
     return out
+
+
+class _Live:
+    """_live() of every leaderboard, computed in order by a thread (or on demand, in this one)."""
+
+    def __init__(self, specs: list, *, last_id: int, full: bool, background: bool) -> None:
+        import threading
+
+        self.last_id, self.full = last_id, full
+        self.results: dict[tuple[str, str], Any] = {}
+        self.ready = {(m, c): threading.Event() for m, _, c in specs}
+        self.thread = None
+        if background:
+            self.thread = threading.Thread(target=self._run, args=([(m, c) for m, _, c in specs],),
+                                           name="release-fingerprints", daemon=True)
+            self.thread.start()
+
+    def _run(self, keys: list[tuple[str, str]]) -> None:
+        from django.db import connections
+
+        try:
+            for key in keys:
+                try:
+                    self.results[key] = ("ok", _live(*key, last_id=self.last_id, full=self.full))
+                except BaseException as exc:  # noqa: BLE001 - raised again where it is asked for
+                    self.results[key] = ("error", exc)
+                self.ready[key].set()
+        finally:
+            connections.close_all()
+            for event in self.ready.values():
+                event.set()
+
+    def get(self, modality: str, category: str) -> dict[str, Any]:
+        if self.thread is None:
+            return _live(modality, category, last_id=self.last_id, full=self.full)
+        self.ready[(modality, category)].wait()
+        kind, value = self.results.get((modality, category), ("error", RuntimeError("fingerprint not computed")))
+        if kind == "error":
+            raise value
+        return value
+
+    def close(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
 
 
 def _live(modality: str, category: str, *, last_id: int, full: bool) -> dict[str, Any]:
@@ -78,8 +131,10 @@ def _live(modality: str, category: str, *, last_id: int, full: bool) -> dict[str
     from ratings.models import LeaderboardSnapshot
     from ratings.votesource import counted_votes, fingerprint
 
+    from arena.models import Competitor
+
     qs = counted_votes(modality, category).filter(id__lte=last_id)
-    if not full:
+    if not full and Competitor.objects.filter(public=False).exists():  # (else a join that leaves out nothing)
         qs = qs.exclude(battle__slots__competitor__public=False)
     fp = fingerprint(qs)
     snap = (LeaderboardSnapshot.objects.filter(modality=modality, category=category, method="bt", vote_hash=fp.hash)
