@@ -81,9 +81,10 @@ WITH vv AS MATERIALIZED (
   ORDER BY v.id LIMIT {limit}),
 sl AS (SELECT (vv.id << 15) | s.position AS k, s.competitor_id AS c
        FROM vv JOIN arena_slot s ON s.battle_id = vv.battle_id ORDER BY 1),
-pr AS (SELECT (vv.id << 15) | coalesce(t.index, 0) AS k, coalesce(p.text, bp.text) AS x
-       FROM vv JOIN arena_battle b ON b.id = vv.battle_id JOIN arena_prompt bp ON bp.id = b.prompt_id
-       LEFT JOIN (arena_turn t JOIN arena_prompt p ON p.id = t.prompt_id) ON t.battle_id = vv.battle_id
+pr AS (SELECT (vv.id << 15) | coalesce(t.index, 0) AS k,
+              coalesce(p.text, (SELECT bp.text FROM arena_battle b JOIN arena_prompt bp ON bp.id = b.prompt_id
+                                WHERE b.id = vv.battle_id)) AS x
+       FROM vv LEFT JOIN (arena_turn t JOIN arena_prompt p ON p.id = t.prompt_id) ON t.battle_id = vv.battle_id
        WHERE NOT vv.opted ORDER BY 1),
 an AS (SELECT (vv.id << 18) | (s.position::bigint << 15) | coalesce(t.index, 0) AS k,
               CASE WHEN g.media_name <> '' THEN 'media/' || g.media_name ELSE coalesce(g.text, '') END AS x
