@@ -145,37 +145,60 @@ def _part(votes: np.ndarray, texts: pa.Array) -> pa.Table:
     return pa.table([pa.array(votes, pa.int64()), texts], schema=TEXT_PART)
 
 
+# Postgres is asked for a batch a few hundred votes at a time: its aggregates of a few MB stay in
+# the CPU's caches (3,000 votes at once cost it ~1.5x the CPU).
+PIECE = 500
+
+
 def _pg_batches(*, last_id: int, full: bool, batch: int) -> Iterator[RawBatch]:
     import psycopg
 
     hidden = "" if full else ",".join(str(int(pk)) for pk in Competitor.objects.filter(public=False).values_list("pk", flat=True))
     hidden = _HIDDEN.format(ids=hidden) if hidden else ""
     slugs: dict[int, str] = {}
-    after = 0
-    while True:
+    after, done = 0, False
+    while not done:
+        pieces = []
         outer = connection.in_atomic_block
         with transaction.atomic(), connection.cursor() as c:
             if not outer:
-                # A batch is a few thousand votes: nested loops over the indexes, in vote-id order,
+                # A piece is a few hundred votes: nested loops over the indexes, in vote-id order,
                 # not hash joins over whole tables (the planner's guess), nor parallel workers;
                 # its sorts in memory.
                 c.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
-                          "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL work_mem = '128MB'")
+                          "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL work_mem = '64MB'")
             cur = psycopg.Cursor(c.cursor.connection)  # binary results: bytea as bytes
-            cur.execute(_PG_BATCH.format(detail="NULLIF(v.exclusion_detail, '')" if full else "NULL", after=int(after),
-                                         last_id=int(last_id), hidden=hidden, limit=int(batch)), binary=True)
-            last, votes, skeys, comps, pkeys, plens, ptext, akeys, alens, atext = cur.fetchone()
+            got = 0
+            while got < batch:
+                limit = min(PIECE, batch - got)
+                cur.execute(_PG_BATCH.format(detail="NULLIF(v.exclusion_detail, '')" if full else "NULL", after=int(after),
+                                             last_id=int(last_id), hidden=hidden, limit=int(limit)), binary=True)
+                row = cur.fetchone()
+                if row[0] is None:
+                    done = True
+                    break
+                after = row[0]
+                pieces.append(row)
+                got += limit
             cur.close()
-        if last is None:
+        if not pieces:
             return
-        after = last
-        comp = np.frombuffer(comps or b"", dtype=">i8").astype(np.int64)
+        comp = np.frombuffer(b"".join(p[3] or b"" for p in pieces), dtype=">i8").astype(np.int64)
         if not set(np.unique(comp).tolist()) <= slugs.keys():
             slugs = dict(Competitor.objects.values_list("pk", "slug"))
         ids = np.array(sorted(slugs), dtype=np.int64)
         names = pa.array([slugs[i] for i in ids.tolist()], pa.string())
-        yield RawBatch(bytes(votes), _part(_keys(skeys, 15), names.take(pa.array(np.searchsorted(ids, comp)))),
-                       _part(_keys(pkeys, 15), _texts(plens, ptext)), _part(_keys(akeys, 18), _texts(alens, atext)))
+
+        def part(k: int, shift: int) -> np.ndarray:
+            return _keys(b"".join(p[k] or b"" for p in pieces), shift)
+
+        def texts(k: int) -> pa.Array:
+            arrays = [_texts(p[k], p[k + 1]) for p in pieces]
+            return arrays[0] if len(arrays) == 1 else pa.concat_arrays(arrays)
+
+        yield RawBatch(b"".join(p[1] or b"" for p in pieces),
+                       _part(part(2, 15), names.take(pa.array(np.searchsorted(ids, comp)))),
+                       _part(part(4, 15), texts(5)), _part(part(7, 18), texts(8)))
 
 
 def _orm_batches(*, last_id: int, full: bool, batch: int) -> Iterator[RawBatch]:
