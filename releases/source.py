@@ -67,10 +67,11 @@ def raw_batches(*, last_id: int, full: bool, batch: int) -> Iterator[RawBatch]:
         yield from _orm_batches(last_id=last_id, full=full, batch=batch)
 
 
-# One statement per batch (one snapshot): the batch's votes (vv, in id order), then each part as a
-# few bytea values: the rows' sort keys (8-byte integers: vote id and place, strictly increasing,
-# checked), the texts' lengths in bytes (4-byte) and the texts end to end. Postgres neither escapes
-# the text nor sends a message per row; the client cuts nothing (the lengths are Arrow's offsets).
+# One statement per piece (one snapshot): the piece's votes (vv, in id order), then each part as a
+# few bytea values aggregated in one pass over its sorted rows: the rows' sort keys (8-byte
+# integers: vote id and place, strictly increasing, checked), the texts' lengths in bytes (4-byte)
+# and the texts end to end. Postgres neither escapes the text nor sends a message per row; the
+# client cuts nothing (the lengths are Arrow's offsets).
 _PG_BATCH = """
 WITH vv AS MATERIALIZED (
   SELECT v.id, v.battle_id, v.created, v.modality, v.mode, v.n_turns, v.language, v.category, v.counted,
@@ -78,20 +79,7 @@ WITH vv AS MATERIALIZED (
          v.criteria, v.feedback, v.listen_ms
   FROM arena_vote v JOIN arena_voter vo ON vo.id = v.voter_id
   WHERE v.id > {after} AND v.id <= {last_id} {hidden}
-  ORDER BY v.id LIMIT {limit}),
-sl AS (SELECT (vv.id << 15) | s.position AS k, s.competitor_id AS c
-       FROM vv JOIN arena_slot s ON s.battle_id = vv.battle_id ORDER BY 1),
-pr AS (SELECT (vv.id << 15) | coalesce(t.index, 0) AS k,
-              coalesce(p.text, (SELECT bp.text FROM arena_battle b JOIN arena_prompt bp ON bp.id = b.prompt_id
-                                WHERE b.id = vv.battle_id)) AS x
-       FROM vv LEFT JOIN (arena_turn t JOIN arena_prompt p ON p.id = t.prompt_id) ON t.battle_id = vv.battle_id
-       WHERE NOT vv.opted ORDER BY 1),
-an AS (SELECT (vv.id << 18) | (s.position::bigint << 15) | coalesce(t.index, 0) AS k,
-              CASE WHEN g.media_name <> '' THEN 'media/' || g.media_name ELSE coalesce(g.text, '') END AS x
-       FROM vv JOIN arena_slot s ON s.battle_id = vv.battle_id
-       LEFT JOIN arena_turn t ON t.battle_id = vv.battle_id
-       LEFT JOIN arena_generation g ON g.slot_id = s.id AND g.turn_id = t.id
-       WHERE NOT vv.opted ORDER BY 1)
+  ORDER BY v.id LIMIT {limit})
 SELECT
   (SELECT max(id) FROM vv),
   (SELECT textsend(string_agg(json_build_object(
@@ -112,11 +100,26 @@ SELECT
         (SELECT json_agg((v.listen_ms ->> chr(65 + s.position))::bigint ORDER BY s.position) FROM arena_slot s
          WHERE s.battle_id = v.battle_id) END
   )::text || E'\\n', '')) FROM vv v),
-  (SELECT string_agg(int8send(k), ''::bytea) FROM sl), (SELECT string_agg(int8send(c), ''::bytea) FROM sl),
-  (SELECT string_agg(int8send(k), ''::bytea) FROM pr), (SELECT string_agg(int4send(octet_length(x)), ''::bytea) FROM pr),
-  (SELECT textsend(string_agg(x, '')) FROM pr),
-  (SELECT string_agg(int8send(k), ''::bytea) FROM an), (SELECT string_agg(int4send(octet_length(x)), ''::bytea) FROM an),
-  (SELECT textsend(string_agg(x, '')) FROM an)
+  sl.*, pr.*, an.*
+FROM
+  (SELECT string_agg(int8send(k), ''::bytea), string_agg(int8send(c), ''::bytea) FROM (
+     SELECT (vv.id << 15) | s.position AS k, s.competitor_id AS c
+     FROM vv JOIN arena_slot s ON s.battle_id = vv.battle_id ORDER BY 1) x) sl,
+  (SELECT string_agg(int8send(k), ''::bytea), string_agg(int4send(octet_length(x)), ''::bytea), textsend(string_agg(x, ''))
+   FROM (
+     SELECT (vv.id << 15) | coalesce(t.index, 0) AS k,
+            coalesce(p.text, (SELECT bp.text FROM arena_battle b JOIN arena_prompt bp ON bp.id = b.prompt_id
+                              WHERE b.id = vv.battle_id)) AS x
+     FROM vv LEFT JOIN (arena_turn t JOIN arena_prompt p ON p.id = t.prompt_id) ON t.battle_id = vv.battle_id
+     WHERE NOT vv.opted ORDER BY 1) x) pr,
+  (SELECT string_agg(int8send(k), ''::bytea), string_agg(int4send(octet_length(x)), ''::bytea), textsend(string_agg(x, ''))
+   FROM (
+     SELECT (vv.id << 18) | (s.position::bigint << 15) | coalesce(t.index, 0) AS k,
+            CASE WHEN g.media_name <> '' THEN 'media/' || g.media_name ELSE coalesce(g.text, '') END AS x
+     FROM vv JOIN arena_slot s ON s.battle_id = vv.battle_id
+     LEFT JOIN arena_turn t ON t.battle_id = vv.battle_id
+     LEFT JOIN arena_generation g ON g.slot_id = s.id AND g.turn_id = t.id
+     WHERE NOT vv.opted ORDER BY 1) x) an
 """
 # A vote on a battle with a model not public (their ids, read once per release) is left out.
 _HIDDEN = "AND NOT EXISTS (SELECT 1 FROM arena_slot hs WHERE hs.battle_id = v.battle_id AND hs.competitor_id IN ({ids}))"
