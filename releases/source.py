@@ -141,7 +141,9 @@ def _texts(lengths: bytes | None, data: bytes | None) -> pa.Array:
     data = data or b""
     if offsets[-1] != len(data) or len(data) >= 2**31:
         raise RuntimeError("release texts do not match their lengths")
-    return pa.Array.from_buffers(pa.string(), len(size), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
+    texts = pa.Array.from_buffers(pa.string(), len(size), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
+    texts.validate()
+    return texts
 
 
 def _part(votes: np.ndarray, texts: pa.Array) -> pa.Table:
@@ -189,6 +191,8 @@ def _pg_batches(*, last_id: int, full: bool, batch: int) -> Iterator[RawBatch]:
         comp = np.frombuffer(b"".join(p[3] or b"" for p in pieces), dtype=">i8").astype(np.int64)
         if not set(np.unique(comp).tolist()) <= slugs.keys():
             slugs = dict(Competitor.objects.values_list("pk", "slug"))
+            if not set(np.unique(comp).tolist()) <= slugs.keys():
+                raise RuntimeError("a slot's competitor is unknown")
         ids = np.array(sorted(slugs), dtype=np.int64)
         names = pa.array([slugs[i] for i in ids.tolist()], pa.string())
 
