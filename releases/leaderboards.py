@@ -100,12 +100,16 @@ class _Live:
         from django.db import connections
 
         try:
-            for key in keys:
+            for modality in dict.fromkeys(m for m, _ in keys):
+                categories = [c for m, c in keys if m == modality]
                 try:
-                    self.results[key] = ("ok", _live(*key, last_id=self.last_id, full=self.full))
+                    for c, value in _live_many(modality, categories, last_id=self.last_id, full=self.full).items():
+                        self.results[(modality, c)] = ("ok", value)
                 except BaseException as exc:  # noqa: BLE001 - raised again where it is asked for
-                    self.results[key] = ("error", exc)
-                self.ready[key].set()
+                    for c in categories:
+                        self.results[(modality, c)] = ("error", exc)
+                for c in categories:
+                    self.ready[(modality, c)].set()
         finally:
             connections.close_all()
             for event in self.ready.values():
@@ -128,7 +132,6 @@ class _Live:
 def _live(modality: str, category: str, *, last_id: int, full: bool) -> dict[str, Any]:
     """The fingerprint (count, highest vote id, hash of ids and weights) of the same counted votes
     in the database, and the live snapshot with that very fingerprint, if one was computed."""
-    from ratings.models import LeaderboardSnapshot
     from ratings.votesource import counted_votes, fingerprint
 
     from arena.models import Competitor
@@ -136,7 +139,54 @@ def _live(modality: str, category: str, *, last_id: int, full: bool) -> dict[str
     qs = counted_votes(modality, category).filter(id__lte=last_id)
     if not full and Competitor.objects.filter(public=False).exists():  # (else a join that leaves out nothing)
         qs = qs.exclude(battle__slots__competitor__public=False)
-    fp = fingerprint(qs)
+    return _with_snapshot(modality, category, fingerprint(qs))
+
+
+def _with_snapshot(modality: str, category: str, fp) -> dict[str, Any]:
+    from ratings.models import LeaderboardSnapshot
+
     snap = (LeaderboardSnapshot.objects.filter(modality=modality, category=category, method="bt", vote_hash=fp.hash)
             .order_by("-created", "-pk").values_list("pk", flat=True).first())
     return {"fingerprint": {"count": fp.count, "max_vote_id": fp.max_id, "hash": fp.hash}, "snapshot": snap}
+
+
+def _one_pass(category: str) -> bool:
+    """Whether a category's votes are told apart by their mode or category column alone."""
+    return category in ("overall", "votes:pairwise", "votes:kwise") or (
+        category.startswith("category:") and len(category) > len("category:"))
+
+
+def _live_many(modality: str, categories: list[str], *, last_id: int, full: bool) -> dict[str, dict[str, Any]]:
+    """_live() of several categories of a modality: the overall, mode and category ones from one
+    scan of the counted votes (each vote hashed once, as ratings.votesource.fingerprint hashes
+    it), any other one (or all, when a model is not public) by its own scan."""
+    import hashlib
+
+    from ratings.boardcells import _signed, _vote_hash
+    from ratings.votesource import Fingerprint, counted_votes
+
+    from arena.models import Competitor
+
+    out: dict[str, dict[str, Any]] = {}
+    hidden = not full and Competitor.objects.filter(public=False).exists()
+    shared = [] if hidden else [c for c in categories if _one_pass(c)]
+    if shared:
+        acc = {c: [0, 0, 0, 0] for c in shared}  # count, xor, sum of the hashes, highest id
+        rows = counted_votes(modality, "overall").filter(id__lte=last_id).values_list("id", "weight", "mode", "category")
+        for vid, weight, mode, cat in rows.order_by().iterator(chunk_size=100_000):
+            h = _vote_hash(vid, weight)
+            for key in ("overall", "votes:" + mode, "category:" + cat):
+                a = acc.get(key)
+                if a is not None:
+                    a[0] += 1
+                    a[1] ^= h
+                    a[2] += h
+                    if vid > a[3]:
+                        a[3] = vid
+        for c, (count, xor, total, top) in acc.items():
+            digest = hashlib.sha1(f"{count}:{_signed(xor)}:{total}".encode()).hexdigest()
+            out[c] = _with_snapshot(modality, c, Fingerprint(count=count, max_id=top, hash=digest))
+    for c in categories:
+        if c not in out:
+            out[c] = _live(modality, c, last_id=last_id, full=full)
+    return out
