@@ -350,10 +350,63 @@ def _voter_column(table: pa.Table) -> str | None:
 
 def _voter_codes(col: pa.ChunkedArray, index: dict) -> np.ndarray:
     """Integer codes of voters (shared between pairwise and K-wise rows through ``index``); a vote
-    without a voter is its own cluster."""
+    without a voter is its own cluster. Codes are given in order: each chunk's dictionary values,
+    then that chunk's votes without a voter (as _voter_codes_plain does, one value at a time)."""
+    chunks = [c if pa.types.is_dictionary(c.type) else pc.dictionary_encode(c) for c in col.chunks]
+    if not chunks:
+        return np.zeros(0, np.int64)
+    dicts = [c.dictionary for c in chunks]
+    if (len(chunks) == 1 or any(not (pa.types.is_string(d.type) or pa.types.is_large_string(d.type)) or d.null_count
+                                for d in dicts)):
+        return _voter_codes_plain(chunks, index)
+    # Every chunk's dictionary end to end; the values already known keep their codes.
+    values = pa.chunked_array([d.cast(pa.large_string()) for d in dicts], type=pa.large_string()).combine_chunks()
+    sizes = np.array([len(d) for d in dicts], dtype=np.int64)
+    known_keys = [k for k in index if isinstance(k, str)]
+    code = np.full(len(values), -1, dtype=np.int64)
+    if known_keys:
+        at = pc.index_in(values, value_set=pa.array(known_keys, pa.large_string()))
+        hit = np.asarray(pc.is_valid(at).to_numpy(zero_copy_only=False), dtype=bool)
+        known_codes = np.array([index[k] for k in known_keys], dtype=np.int64)
+        code[hit] = known_codes[np.asarray(at.filter(pc.is_valid(at)).to_numpy(), dtype=np.int64)]
+    new = np.flatnonzero(code < 0)
+    # New values: numbered in order of first appearance; votes without a voter take codes after
+    # their chunk's new values.
+    missing = np.array([c.indices.null_count for c in chunks], dtype=np.int64)
+    chunk_of = np.repeat(np.arange(len(chunks)), sizes)
+    enc = pc.dictionary_encode(values.take(pa.array(new)))
+    rank = np.asarray(enc.indices.to_numpy(), dtype=np.int64)  # first-appearance order of each new value
+    n_new = len(enc.dictionary)
+    first_pos = np.full(n_new, len(values), dtype=np.int64)
+    np.minimum.at(first_pos, rank, new)
+    first_chunk = chunk_of[first_pos] if n_new else np.zeros(0, np.int64)
+    missing_before = np.concatenate([[0], np.cumsum(missing)])
+    base = len(index)
+    new_code = base + np.arange(n_new, dtype=np.int64) + missing_before[first_chunk]
+    code[new] = new_code[rank]
+    new_per_chunk = np.bincount(first_chunk, minlength=len(chunks)) if n_new else np.zeros(len(chunks), np.int64)
+    new_upto = np.cumsum(new_per_chunk)  # new values first seen in chunks <= c
+    for v, c in zip(enc.dictionary.to_pylist(), new_code.tolist()):
+        index[v] = c
+    parts, start = [], 0
+    for k, chunk in enumerate(chunks):
+        lut = np.append(code[start:start + sizes[k]], -1)
+        start += sizes[k]
+        idx = chunk.indices.fill_null(len(lut) - 1).to_numpy().astype(np.int64)
+        codes = lut[idx]
+        holes = np.flatnonzero(codes < 0)
+        if len(holes):
+            first = base + new_upto[k] + missing_before[k]
+            codes[holes] = first + np.arange(len(holes), dtype=np.int64)
+            for c in codes[holes].tolist():
+                index[("no voter", c)] = c
+        parts.append(codes)
+    return np.concatenate(parts)
+
+
+def _voter_codes_plain(chunks: list, index: dict) -> np.ndarray:
     parts = []
-    for chunk in col.chunks:
-        enc = chunk if pa.types.is_dictionary(chunk.type) else pc.dictionary_encode(chunk)
+    for enc in chunks:
         lut = np.array([index.setdefault(v, len(index)) for v in enc.dictionary.to_pylist()] + [-1], dtype=np.int64)
         idx = enc.indices.fill_null(len(lut) - 1).to_numpy().astype(np.int64)
         codes = lut[idx]
