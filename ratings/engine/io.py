@@ -285,6 +285,9 @@ def _keep(table: pa.Table, seq: np.ndarray, mask: pa.ChunkedArray | pa.Array) ->
 
 
 def _kwise_rows(rest: pa.Table, rseq: np.ndarray, line_of) -> tuple[list, list, list, list]:
+    fast = _kwise_rows_checked(rest, rseq)
+    if fast is not None:
+        return fast
     models = rest["models"].to_pylist()
     ranking = rest["ranking"].to_pylist()
     seqs = rseq.tolist()
@@ -304,6 +307,41 @@ def _kwise_rows(rest: pa.Table, rseq: np.ndarray, line_of) -> tuple[list, list, 
         out_s.append(s)
         out_w.append(1.0 if w is None else _one_weight(w, line_of(s)))
     return out_m, out_p, out_s, out_w
+
+
+def _kwise_rows_checked(rest: pa.Table, rseq: np.ndarray) -> tuple[list, list, list, list] | None:
+    """_kwise_rows' result when every row is valid, checked column-wise (a release's K-wise rows:
+    lists of strings, integer places, float weights); None when a row may be invalid or the columns
+    are of other types, for _kwise_rows to check row by row and name the line."""
+    models, ranking = rest["models"], rest["ranking"]
+    list_types = (pa.types.is_list, pa.types.is_large_list)
+    if not (any(f(models.type) for f in list_types) and any(f(ranking.type) for f in list_types)
+            and pa.types.is_string(models.type.value_type) and pa.types.is_integer(ranking.type.value_type)):
+        return None
+    models, ranking = models.combine_chunks(), ranking.combine_chunks()
+    if models.null_count or ranking.null_count:
+        return None
+    n_m = pc.list_value_length(models).to_numpy()
+    if not np.array_equal(n_m, pc.list_value_length(ranking).to_numpy()) or (n_m < 2).any():
+        return None
+    items, places = pc.list_flatten(models), pc.list_flatten(ranking)
+    if items.null_count or places.null_count or (len(places) and pc.min(places).as_py() < 1):
+        return None
+    codes = np.asarray(pc.dictionary_encode(items).indices.to_numpy(), dtype=np.int64)
+    keys = np.repeat(np.arange(len(n_m), dtype=np.int64), n_m) * (int(codes.max()) + 1 if len(codes) else 1) + codes
+    if len(np.unique(keys)) != len(keys):  # a model twice in one vote
+        return None
+    if "weight" in rest.column_names:
+        col = rest["weight"]
+        if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
+            return None
+        w = pc.cast(col, pa.float64()).fill_null(1.0).to_numpy().astype(np.float64)
+        if not (np.isfinite(w) & (w >= 0)).all():
+            return None
+        weights = w.tolist()
+    else:
+        weights = [1.0] * len(n_m)
+    return models.to_pylist(), ranking.to_pylist(), rseq.tolist(), weights
 
 
 def _one_weight(w, where: str) -> float:

@@ -145,3 +145,28 @@ def test_voter_codes_of_many_dictionary_chunks_equal_the_one_value_at_a_time_num
         for _call in range(2):  # pairwise then K-wise rows share the index
             assert np.array_equal(_voter_codes(col, fast), _voter_codes_plain(list(col.chunks), plain))
             assert fast == plain
+
+
+def test_kwise_rows_checked_column_wise_equal_the_row_by_row_reading():
+    """K-wise rows of a release's types are read column-wise when every row is valid: the same
+    lists as the row-by-row reading; a row that is not valid goes row by row (and names its line)."""
+    from ratings.engine.io import _kwise_rows, _kwise_rows_checked
+
+    def line_of(s):
+        return f"row {s}"
+
+    t = pa.table({"models": pa.array([["a", "b", "c"], ["c", "a"], ["b", "a", "d", "c"]]),
+                  "ranking": pa.array([[2, 1, 2], [1, 2], [4, 3, 2, 1]], pa.list_(pa.int32())),
+                  "weight": pa.array([1.0, None, 0.5])})
+    seq = np.array([4, 7, 9])
+    fast = _kwise_rows_checked(t, seq)
+    assert fast == (t["models"].to_pylist(), t["ranking"].to_pylist(), [4, 7, 9], [1.0, 1.0, 0.5])
+    assert _kwise_rows(t, seq, line_of) == fast
+    for bad in ({"models": pa.array([["a", "a"]])}, {"ranking": pa.array([[0, 1]], pa.list_(pa.int32()))},
+                {"models": pa.array([["a", "b", "c"]])}, {"weight": pa.array([-1.0])}):
+        row = {"models": pa.array([["a", "b"]]), "ranking": pa.array([[1, 2]], pa.list_(pa.int32())),
+               "weight": pa.array([1.0]), **bad}
+        bt = pa.table(row)
+        assert _kwise_rows_checked(bt, np.array([3])) is None
+        with pytest.raises(RatingDataError, match="row 3"):
+            _kwise_rows(bt, np.array([3]), line_of)
