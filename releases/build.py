@@ -42,7 +42,7 @@ from releases.jsonlines import json_lines
 from releases.models import Release
 from releases.rows import Pseudonyms, chained, release_unchained
 from releases.schema import arrow_schema, json_schema
-from releases.source import raw_batches, raw_schema, withheld_count
+from releases.source import RawBatch, raw_batches, raw_schema, withheld_count
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +173,10 @@ def _stream(folder: Path, *, last_id: int, full: bool, criteria: list[str], secr
     head = GENESIS
     batches = raw_batches(last_id=last_id, full=full, batch=batch)
 
-    def transformed(blobs: Iterator[bytes]) -> Iterator[tuple[pa.Table, pa.Table, set[str], pa.Array]]:
-        for blob in blobs:
-            raw = pajson.read_json(io.BytesIO(blob), read_options=read, parse_options=parse)
-            yield (raw, *release_unchained(raw, schema=schema, judges=judges, counts=tally.pii))
+    def transformed(batches: Iterator[RawBatch]) -> Iterator[tuple[pa.Table, pa.Table, set[str], pa.Array]]:
+        for b in batches:
+            raw = pajson.read_json(io.BytesIO(b.votes), read_options=read, parse_options=parse)
+            yield (raw, *release_unchained(raw, b.slots, b.prompts, b.answers, schema=schema, judges=judges, counts=tally.pii))
 
     if connection.in_atomic_block:  # (inside a transaction another connection would not see its rows)
         staged = transformed(batches)
@@ -277,6 +277,31 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+class _Hashes:
+    """sha256 of some files, computed by a thread; any other file's on demand."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.done: dict[Path, str | BaseException] = {}
+        self.thread = threading.Thread(target=self._run, args=(paths,), name="release-sha256", daemon=True)
+        self.thread.start()
+
+    def _run(self, paths: list[Path]) -> None:
+        for path in paths:
+            try:
+                self.done[path] = _sha256(path)
+            except BaseException as exc:  # noqa: BLE001 - raised where the hash is asked for
+                self.done[path] = exc
+
+    def of(self, path: Path) -> str:
+        self.thread.join()
+        value = self.done.get(path)
+        if value is None:
+            return _sha256(path)
+        if isinstance(value, BaseException):
+            raise value
+        return value
+
+
 def _copy_media(folder: Path, names: set[str]) -> int:
     missing = 0
     if not names:
@@ -359,6 +384,9 @@ def _build(tmp: Path, final: Path, rid: str, *, now, cutoff, delay_days, last_id
     # The batches' buffers are free now: hand them back to the system before the leaderboards are
     # fitted (Arrow's allocator keeps freed pages for reuse; the peak would be both phases' sum).
     pa.default_memory_pool().release_unused()
+    # The two big files are final: hashed by a thread (hashlib releases the GIL) while the
+    # leaderboards are fitted.
+    hashes = _Hashes([tmp / "votes.parquet", tmp / "votes.jsonl.gz"])
     missing_media = _copy_media(tmp, tally.media)
     decisions = decisions_write(tmp / "exclusions.jsonl", last_id=last_id, full=full)
     mark = time.monotonic()
@@ -373,7 +401,7 @@ def _build(tmp: Path, final: Path, rid: str, *, now, cutoff, delay_days, last_id
     (tmp / "README.md").write_text(card.dataset_card(manifest, json_schema(criteria, full=full)))
     files = []
     for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
-        files.append({"name": path.relative_to(tmp).as_posix(), "size": path.stat().st_size, "sha256": _sha256(path)})
+        files.append({"name": path.relative_to(tmp).as_posix(), "size": path.stat().st_size, "sha256": hashes.of(path)})
     manifest["files"] = files
     seconds["total"] = round(time.monotonic() - started, 2)
     manifest["build_seconds"] = seconds

@@ -13,7 +13,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ratings.engine.assemble import Assembler, Level
+from ratings.engine.assemble import Assembler, Level, one_chunk
 from ratings.engine.chain import message_depth
 
 _OPTS = orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
@@ -47,8 +47,8 @@ def json_lines(table: pa.Table, chain: pa.Array | None = None) -> bytes | pa.Buf
         _messages(asm, ("{" if k == 0 else ",") + key + ":", col, depth)
     if run:
         asm.per_row(pc.binary_join_element_wise(*run, ""))
-    if isinstance(chain, pa.ChunkedArray):
-        chain = chain.combine_chunks()
+    if chain is not None:
+        chain = one_chunk(chain)
     if chain is not None:
         tail = pc.binary_join_element_wise(',"chain":"', chain.cast(pa.string()), '"}\n', "")
     else:

@@ -25,6 +25,14 @@ import pyarrow.compute as pc
 _JOIN_NULL_EMPTY = pc.JoinOptions(null_handling="replace", null_replacement="")
 
 
+def one_chunk(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The array itself; a chunked array's only chunk (combine_chunks would copy it), else its chunks
+    combined."""
+    if not isinstance(arr, pa.ChunkedArray):
+        return arr
+    return arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+
+
 def ndigits(x: np.ndarray) -> np.ndarray:
     """Number of decimal digits of each non-negative integer."""
     x = np.asarray(x, dtype=np.int64)
@@ -93,8 +101,7 @@ class Assembler:
     def add(self, rows: np.ndarray, within: np.ndarray, texts: pa.Array, *, big: bool = False) -> None:
         """Tokens of the current column: row, place among the column's tokens in that row, text."""
         rows = np.asarray(rows, dtype=np.int64)
-        if isinstance(texts, pa.ChunkedArray):
-            texts = texts.combine_chunks()
+        texts = one_chunk(texts)
         if len(rows) != len(texts):
             raise ValueError("one row per token")
         self._columns[-1].append((rows, np.asarray(within, dtype=np.int64), texts, big))
@@ -106,63 +113,42 @@ class Assembler:
         self.add(np.arange(self.n, dtype=np.int64), np.zeros(self.n, dtype=np.int64), texts)
 
     def build(self, tail: pa.Array | None = None) -> pa.Array:
-        """Each row's string (large_string); ``tail``: a last small token per row, if any."""
+        """Each row's string (large_string); ``tail``: a last small token per row, if any.
+
+        Every token is put in its final place by one ``take`` over all of them: the result's data
+        is every row's bytes end to end, so a row's string is a range of it (no join, no copy
+        per row). A null token counts as empty."""
         n = self.n
         if n == 0:
             return pa.array([], pa.large_string())
-        per_row = np.ones(n, dtype=np.int64)  # the terminal empty big token
+        per_row = np.zeros(n, dtype=np.int64)
         for c in self._counts:
             per_row += c
         if tail is not None:
             per_row += 1
         row_start = np.concatenate([[0], np.cumsum(per_row)])
         total = int(row_start[-1])
-        small_pos, small_txt, big_pos, big_txt = [], [], [], []
+        places, texts = [], []
         col_start = row_start[:-1].copy()
         for groups, counts in zip(self._columns, self._counts):
-            for rows, within, texts, big in groups:
-                pos = col_start[rows] + within
-                (big_pos if big else small_pos).append(pos)
-                (big_txt if big else small_txt).append(texts)
+            for rows, within, txt, _big in groups:
+                places.append(col_start[rows] + within)
+                texts.append(txt)
             col_start += counts
         if tail is not None:
-            if isinstance(tail, pa.ChunkedArray):
-                tail = tail.combine_chunks()
-            small_pos.append(col_start.copy())
-            small_txt.append(tail)
-            col_start += 1
-        big_pos.append(col_start)  # terminal tokens, one per row
-        big_txt.append(pa.nulls(n, pa.large_string()))
-        spos = np.concatenate(small_pos) if small_pos else np.zeros(0, np.int64)
-        bpos = np.concatenate(big_pos)
-        is_big = np.zeros(total, dtype=bool)
-        is_big[bpos] = True
-        slot = np.full(total, -1, dtype=np.int64)
-        slot[spos] = np.arange(len(spos), dtype=np.int64)
-        slot[bpos] = np.arange(len(bpos), dtype=np.int64)
-        if (slot < 0).any() or len(spos) + len(bpos) != total:
+            places.append(col_start.copy())
+            texts.append(one_chunk(tail))
+        source = np.full(total, -1, dtype=np.int64)
+        base = 0
+        for place in places:
+            source[place] = np.arange(base, base + len(place), dtype=np.int64)
+            base += len(place)
+        if base != total or (source < 0).any():
             raise ValueError("tokens do not fill their rows")  # a column's places overlap
-        small_order = slot[~is_big]
-        big_order = slot[is_big]
-        # each small token belongs to the prefix of the next big token
-        next_big = (np.cumsum(is_big) - is_big)[~is_big]
-        nbig = len(bpos)
-        small_all = pa.concat_arrays([t.cast(pa.large_string()) for t in small_txt]) if small_txt else (
-            pa.array([], pa.large_string()))
-        small_sorted = small_all.take(pa.array(small_order))
-        prefix_off = np.concatenate([[0], np.cumsum(np.bincount(next_big, minlength=nbig))])
-        prefix = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(prefix_off, pa.int64()), small_sorted),
-                                pa.scalar("", pa.large_string()))
-        bigs = pa.chunked_array([t.cast(pa.large_string()) for t in big_txt], type=pa.large_string())
-        big_sorted = bigs.take(pa.array(big_order)).combine_chunks()
-        joined = pc.binary_join_element_wise(prefix, big_sorted, pa.scalar("", pa.large_string()), options=_JOIN_NULL_EMPTY)
-        # row r = the big tokens [first(r), first(r + 1)), contiguous in joined
-        big_per_row = np.ones(n, dtype=np.int64)
-        for groups in self._columns:
-            for rows, _within, _texts, big in groups:
-                if big:
-                    big_per_row += np.bincount(rows, minlength=n)
-        first = np.concatenate([[0], np.cumsum(big_per_row)])
-        off = np.frombuffer(joined.buffers()[1], dtype=np.int64, count=len(joined) + 1, offset=joined.offset * 8)
-        return pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(np.ascontiguousarray(off[first])),
-                                                            joined.buffers()[2]])
+        tokens = pa.chunked_array([t.cast(pa.large_string()) for t in texts if len(t)], type=pa.large_string())
+        ordered = one_chunk(tokens.take(pa.array(source)))
+        off = np.frombuffer(ordered.buffers()[1], dtype=np.int64, count=len(ordered) + 1, offset=ordered.offset * 8)
+        if ordered.null_count and (np.diff(off)[~np.asarray(ordered.is_valid())] != 0).any():
+            raise ValueError("a null token holds bytes")
+        data = ordered.buffers()[2] if ordered.buffers()[2] is not None else pa.py_buffer(b"")
+        return pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(np.ascontiguousarray(off[row_start])), data])

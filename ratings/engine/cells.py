@@ -211,6 +211,11 @@ class Rankings:
         return self.n_votes > 0
 
 
+def _n_distinct(places: np.ndarray) -> int:
+    """Number of distinct places of one K-wise vote (a handful: a set, not np.unique's sort)."""
+    return len(set(places.tolist() if hasattr(places, "tolist") else places))
+
+
 def comparisons(votes: Votes, oriented: bool = False) -> tuple[PairCells, Rankings]:
     """Pair cells (pairwise votes + rank-broken tied K-wise votes) and untied rankings.
     ``oriented``: pairwise cells keep which model was shown first (for the position bias)."""
@@ -222,7 +227,7 @@ def comparisons(votes: Votes, oriented: bool = False) -> tuple[PairCells, Rankin
     ba, bb, bo, bw = [], [], [], []
     for items, places, wt in zip(votes.kw_items, votes.kw_places, kw_weight):
         k = len(items)
-        if len(np.unique(places)) == k:
+        if _n_distinct(places) == k:
             order = items[np.argsort(places, kind="stable")]
             if k == 2:  # an untied pair is simply a pairwise vote
                 ba.append(order[0]), bb.append(order[1]), bo.append(A_WINS), bw.append(wt)
@@ -385,7 +390,7 @@ def clusters_of(votes: Votes, rankings_order: dict[int, np.ndarray] | None = Non
     which matters only for tied K-wise votes (their rank-broken pairs are one judgement). None when
     every vote is independent and none is a tied K-wise vote (the plain formulas then apply)."""
     has_voter = votes.voter is not None or votes.kw_voter is not None
-    tied = [k for k, p in enumerate(votes.kw_places) if len(np.unique(p)) < len(p)]
+    tied = [k for k, p in enumerate(votes.kw_places) if _n_distinct(p) < len(p)]
     if not has_voter and not tied:
         return None
     n_pair = votes.n_pairwise
@@ -406,7 +411,7 @@ def clusters_of(votes: Votes, rankings_order: dict[int, np.ndarray] | None = Non
     rank_cluster: dict[int, list[int]] = {}
     for v, (items, places) in enumerate(zip(votes.kw_items, votes.kw_places)):
         k = len(items)
-        if len(np.unique(places)) == k:
+        if _n_distinct(places) == k:
             if k == 2:  # an untied pair is a pairwise vote (see comparisons): unoriented cell
                 order = items[np.argsort(places, kind="stable")]
                 x, y = sorted((int(order[0]), int(order[1])))

@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ratings.engine.assemble import Assembler, Level, ndigits, numbers
+from ratings.engine.assemble import Assembler, Level, ndigits, numbers, one_chunk
 
 NOT_CHAINED = frozenset({"judge", "counted", "exclusion_reason", "exclusion_detail", "chain"})
 GENESIS = hashlib.sha256(b"arena vote release chain v1").hexdigest()
@@ -52,8 +52,7 @@ def _offsets(arr: pa.ListArray) -> pa.Array:
 def _text(arr: pa.Array, name: str = "") -> pa.Array:
     """Each value's canonical text (null stays null)."""
     t = arr.type
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    arr = one_chunk(arr)
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return arr.cast(pa.string())
     if pa.types.is_timestamp(t):
@@ -96,8 +95,7 @@ def canonical_array(table: pa.Table | pa.RecordBatch) -> pa.Array:
         if name in NOT_CHAINED:
             continue
         col = table.column(name)
-        if isinstance(col, pa.ChunkedArray):
-            col = col.combine_chunks()
+        col = one_chunk(col)
         label = f"{len(name.encode())}:{name}"
         depth = message_depth(col.type)
         if depth:
@@ -162,7 +160,7 @@ def _canonical_messages(asm: Assembler, label: str, col: pa.Array, depth: int) -
     content_head = pc.if_else(pa.array(content_ok), pc.binary_join_element_wise(numbers(clen), ":", ""), "-")
     small = pc.binary_join_element_wise(numbers(mlen), ":", *parts, content_head, "")
     small = pc.if_else(pa.array(msg_ok), small, "-")
-    big = pc.if_else(pa.array(content_ok), content, pa.scalar(None, content.type))
+    big = content if content_ok.all() else pc.if_else(pa.array(content_ok), content, pa.scalar(None, content.type))
     item_len = np.where(msg_ok, _ns_len(mlen), 1)  # a message's share of its conversation's text
     conv_len = np.bincount(convs.parent, weights=item_len, minlength=len(convs.arr)).astype(np.int64)
     j = convs.index_in_parent()
@@ -197,8 +195,7 @@ def _heads(label: str, length: np.ndarray, valid: np.ndarray) -> pa.Array:
 
 def chain_rows(canonical: pa.Array, previous: str) -> list[str]:
     """The chain of each row after ``previous``: sha256 is sequential, so this is the one loop."""
-    if isinstance(canonical, pa.ChunkedArray):
-        canonical = canonical.combine_chunks()
+    canonical = one_chunk(canonical)
     n = len(canonical)
     if n == 0:
         return []

@@ -285,6 +285,9 @@ def _keep(table: pa.Table, seq: np.ndarray, mask: pa.ChunkedArray | pa.Array) ->
 
 
 def _kwise_rows(rest: pa.Table, rseq: np.ndarray, line_of) -> tuple[list, list, list, list]:
+    fast = _kwise_rows_checked(rest, rseq)
+    if fast is not None:
+        return fast
     models = rest["models"].to_pylist()
     ranking = rest["ranking"].to_pylist()
     seqs = rseq.tolist()
@@ -304,6 +307,41 @@ def _kwise_rows(rest: pa.Table, rseq: np.ndarray, line_of) -> tuple[list, list, 
         out_s.append(s)
         out_w.append(1.0 if w is None else _one_weight(w, line_of(s)))
     return out_m, out_p, out_s, out_w
+
+
+def _kwise_rows_checked(rest: pa.Table, rseq: np.ndarray) -> tuple[list, list, list, list] | None:
+    """_kwise_rows' result when every row is valid, checked column-wise (a release's K-wise rows:
+    lists of strings, integer places, float weights); None when a row may be invalid or the columns
+    are of other types, for _kwise_rows to check row by row and name the line."""
+    models, ranking = rest["models"], rest["ranking"]
+    list_types = (pa.types.is_list, pa.types.is_large_list)
+    if not (any(f(models.type) for f in list_types) and any(f(ranking.type) for f in list_types)
+            and pa.types.is_string(models.type.value_type) and pa.types.is_integer(ranking.type.value_type)):
+        return None
+    models, ranking = models.combine_chunks(), ranking.combine_chunks()
+    if models.null_count or ranking.null_count:
+        return None
+    n_m = pc.list_value_length(models).to_numpy()
+    if not np.array_equal(n_m, pc.list_value_length(ranking).to_numpy()) or (n_m < 2).any():
+        return None
+    items, places = pc.list_flatten(models), pc.list_flatten(ranking)
+    if items.null_count or places.null_count or (len(places) and pc.min(places).as_py() < 1):
+        return None
+    codes = np.asarray(pc.dictionary_encode(items).indices.to_numpy(), dtype=np.int64)
+    keys = np.repeat(np.arange(len(n_m), dtype=np.int64), n_m) * (int(codes.max()) + 1 if len(codes) else 1) + codes
+    if len(np.unique(keys)) != len(keys):  # a model twice in one vote
+        return None
+    if "weight" in rest.column_names:
+        col = rest["weight"]
+        if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
+            return None
+        w = pc.cast(col, pa.float64()).fill_null(1.0).to_numpy().astype(np.float64)
+        if not (np.isfinite(w) & (w >= 0)).all():
+            return None
+        weights = w.tolist()
+    else:
+        weights = [1.0] * len(n_m)
+    return models.to_pylist(), ranking.to_pylist(), rseq.tolist(), weights
 
 
 def _one_weight(w, where: str) -> float:
@@ -350,10 +388,63 @@ def _voter_column(table: pa.Table) -> str | None:
 
 def _voter_codes(col: pa.ChunkedArray, index: dict) -> np.ndarray:
     """Integer codes of voters (shared between pairwise and K-wise rows through ``index``); a vote
-    without a voter is its own cluster."""
+    without a voter is its own cluster. Codes are given in order: each chunk's dictionary values,
+    then that chunk's votes without a voter (as _voter_codes_plain does, one value at a time)."""
+    chunks = [c if pa.types.is_dictionary(c.type) else pc.dictionary_encode(c) for c in col.chunks]
+    if not chunks:
+        return np.zeros(0, np.int64)
+    dicts = [c.dictionary for c in chunks]
+    if (len(chunks) == 1 or any(not (pa.types.is_string(d.type) or pa.types.is_large_string(d.type)) or d.null_count
+                                for d in dicts)):
+        return _voter_codes_plain(chunks, index)
+    # Every chunk's dictionary end to end; the values already known keep their codes.
+    values = pa.chunked_array([d.cast(pa.large_string()) for d in dicts], type=pa.large_string()).combine_chunks()
+    sizes = np.array([len(d) for d in dicts], dtype=np.int64)
+    known_keys = [k for k in index if isinstance(k, str)]
+    code = np.full(len(values), -1, dtype=np.int64)
+    if known_keys:
+        at = pc.index_in(values, value_set=pa.array(known_keys, pa.large_string()))
+        hit = np.asarray(pc.is_valid(at).to_numpy(zero_copy_only=False), dtype=bool)
+        known_codes = np.array([index[k] for k in known_keys], dtype=np.int64)
+        code[hit] = known_codes[np.asarray(at.filter(pc.is_valid(at)).to_numpy(), dtype=np.int64)]
+    new = np.flatnonzero(code < 0)
+    # New values: numbered in order of first appearance; votes without a voter take codes after
+    # their chunk's new values.
+    missing = np.array([c.indices.null_count for c in chunks], dtype=np.int64)
+    chunk_of = np.repeat(np.arange(len(chunks)), sizes)
+    enc = pc.dictionary_encode(values.take(pa.array(new)))
+    rank = np.asarray(enc.indices.to_numpy(), dtype=np.int64)  # first-appearance order of each new value
+    n_new = len(enc.dictionary)
+    first_pos = np.full(n_new, len(values), dtype=np.int64)
+    np.minimum.at(first_pos, rank, new)
+    first_chunk = chunk_of[first_pos] if n_new else np.zeros(0, np.int64)
+    missing_before = np.concatenate([[0], np.cumsum(missing)])
+    base = len(index)
+    new_code = base + np.arange(n_new, dtype=np.int64) + missing_before[first_chunk]
+    code[new] = new_code[rank]
+    new_per_chunk = np.bincount(first_chunk, minlength=len(chunks)) if n_new else np.zeros(len(chunks), np.int64)
+    new_upto = np.cumsum(new_per_chunk)  # new values first seen in chunks <= c
+    for v, c in zip(enc.dictionary.to_pylist(), new_code.tolist()):
+        index[v] = c
+    parts, start = [], 0
+    for k, chunk in enumerate(chunks):
+        lut = np.append(code[start:start + sizes[k]], -1)
+        start += sizes[k]
+        idx = chunk.indices.fill_null(len(lut) - 1).to_numpy().astype(np.int64)
+        codes = lut[idx]
+        holes = np.flatnonzero(codes < 0)
+        if len(holes):
+            first = base + new_upto[k] + missing_before[k]
+            codes[holes] = first + np.arange(len(holes), dtype=np.int64)
+            for c in codes[holes].tolist():
+                index[("no voter", c)] = c
+        parts.append(codes)
+    return np.concatenate(parts)
+
+
+def _voter_codes_plain(chunks: list, index: dict) -> np.ndarray:
     parts = []
-    for chunk in col.chunks:
-        enc = chunk if pa.types.is_dictionary(chunk.type) else pc.dictionary_encode(chunk)
+    for enc in chunks:
         lut = np.array([index.setdefault(v, len(index)) for v in enc.dictionary.to_pylist()] + [-1], dtype=np.int64)
         idx = enc.indices.fill_null(len(lut) - 1).to_numpy().astype(np.int64)
         codes = lut[idx]

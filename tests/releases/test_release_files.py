@@ -166,3 +166,29 @@ def test_the_embedded_database_path_writes_the_same_rows(seeded, settings, tmp_p
         assert {k: v for k, v in a.items() if k != "judge"} == {k: v for k, v in b.items() if k != "judge"}
     multi = next(r for r in sql if r["turn"] == 2)
     assert [m["content"] for m in multi["conversation_b"]] == ["first question", "other one", "a follow-up", "other two"]
+
+
+def test_conversations_are_assembled_from_turns_slots_and_answers(seeded, settings, tmp_path):
+    """Each model's conversation: every turn's prompt then that model's answer, in turn order;
+    a battle stored without turn rows shows its own prompt and an empty answer; a missing answer is
+    empty; K-wise rows hold one conversation per model in the order shown."""
+    settings.ARENA_RELEASE_DIR = tmp_path
+    comps = list(Competitor.objects.order_by("slug"))
+    voter = Voter.objects.create()
+    three = conversation_battle(voter=voter, models=comps[:3], prompts=["p0", "p1"],
+                                outputs=[["a0", "a1"], ["b0", "b1"], ["c0", "c1"]], ranking=[2, 1, 3])
+    gap = conversation_battle(voter=voter, models=comps[:2], prompts=["q0", "q1"], outputs=[["x0", "x1"], ["y0", "y1"]])
+    Generation.objects.filter(slot__battle=gap.battle, slot__position=1, turn__index=0).delete()
+    age(Vote.objects.all())
+    by_id = {r["id"]: r for r in rows(Path(release_build().folder))}
+    msgs = lambda conv: [(m["role"], m["content"]) for m in conv]  # noqa: E731
+    assert [msgs(c) for c in by_id[three.pk]["conversations"]] == [
+        [("user", "p0"), ("assistant", f"{x}0"), ("user", "p1"), ("assistant", f"{x}1")] for x in "abc"]
+    assert by_id[three.pk]["models"] == [c.slug for c in comps[:3]]
+    assert msgs(by_id[gap.pk]["conversation_a"]) == [("user", "q0"), ("assistant", "x0"), ("user", "q1"), ("assistant", "x1")]
+    assert msgs(by_id[gap.pk]["conversation_b"]) == [("user", "q0"), ("assistant", ""), ("user", "q1"), ("assistant", "y1")]
+    bare = Vote.objects.filter(battle__turns__isnull=True, voter__release_opt_out=False).select_related("battle__prompt").first()
+    assert bare is not None
+    row = by_id[bare.pk]
+    convs = [row["conversation_a"], row["conversation_b"]] if row["mode"] == "pairwise" else row["conversations"]
+    assert all(msgs(c) == [("user", bare.battle.prompt.text), ("assistant", "")] for c in convs)

@@ -84,3 +84,15 @@ def test_by_default_the_intervals_are_sandwich_and_the_plain_command_gives_the_r
     for r in json.loads(exact.read_text())["models"]:
         for key in ("rating", "lower", "upper"):
             assert r[key] == pytest.approx(mine[r["model"]][key], abs=1e-6)
+
+
+def test_fingerprints_of_all_leaderboards_in_one_scan_equal_each_ones_own(seeded):
+    """The release asks for the database fingerprints of its leaderboards in one scan of the votes
+    (releases.leaderboards._live_many); each equals ratings.votesource.fingerprint of its own query."""
+    from releases.leaderboards import _live, _live_many
+
+    last = Vote.objects.order_by("-id").values_list("id", flat=True).first() - 3
+    cats = ["overall", "votes:pairwise", "votes:kwise", "category:general", "category:nope", "turns:single"]
+    many = _live_many("text", cats, last_id=last, full=False)
+    assert many == {c: _live("text", c, last_id=last, full=False) for c in cats}
+    assert many["overall"]["fingerprint"]["count"] > many["votes:kwise"]["fingerprint"]["count"] > 0

@@ -115,3 +115,58 @@ def test_unknown_file_type(tmp_path):
     path.write_text("x")
     with pytest.raises(RatingDataError, match="unknown file type"):
         load_votes(path)
+
+
+def test_voter_codes_of_many_dictionary_chunks_equal_the_one_value_at_a_time_numbering():
+    """A release's judge column arrives as one dictionary per Parquet row group: the vectorised
+    numbering gives every voter (and every vote without one) the code the plain loop gives."""
+    import random
+
+    import pyarrow.compute as pc
+
+    from ratings.engine.io import _voter_codes, _voter_codes_plain
+
+    rng = random.Random(3)
+    for _ in range(300):
+        pool = [f"j{k}" for k in range(rng.randint(1, 30))]
+        chunks = []
+        for _c in range(rng.randint(1, 6)):
+            vals = [rng.choice(pool) if rng.random() > 0.15 else None for _ in range(rng.randint(0, 25))]
+            if rng.random() < 0.5:  # a dictionary with unused values, in any order
+                d = list(dict.fromkeys([v for v in vals if v is not None] + rng.sample(pool, min(3, len(pool)))))
+                rng.shuffle(d)
+                chunks.append(pa.DictionaryArray.from_arrays(
+                    pa.array([None if v is None else d.index(v) for v in vals], pa.int32()), pa.array(d, pa.string())))
+            else:
+                chunks.append(pc.dictionary_encode(pa.array(vals, pa.string())))
+        col = pa.chunked_array(chunks)
+        pre = {v: k for k, v in enumerate(rng.sample(pool, rng.randint(0, len(pool))))}
+        fast, plain = dict(pre), dict(pre)
+        for _call in range(2):  # pairwise then K-wise rows share the index
+            assert np.array_equal(_voter_codes(col, fast), _voter_codes_plain(list(col.chunks), plain))
+            assert fast == plain
+
+
+def test_kwise_rows_checked_column_wise_equal_the_row_by_row_reading():
+    """K-wise rows of a release's types are read column-wise when every row is valid: the same
+    lists as the row-by-row reading; a row that is not valid goes row by row (and names its line)."""
+    from ratings.engine.io import _kwise_rows, _kwise_rows_checked
+
+    def line_of(s):
+        return f"row {s}"
+
+    t = pa.table({"models": pa.array([["a", "b", "c"], ["c", "a"], ["b", "a", "d", "c"]]),
+                  "ranking": pa.array([[2, 1, 2], [1, 2], [4, 3, 2, 1]], pa.list_(pa.int32())),
+                  "weight": pa.array([1.0, None, 0.5])})
+    seq = np.array([4, 7, 9])
+    fast = _kwise_rows_checked(t, seq)
+    assert fast == (t["models"].to_pylist(), t["ranking"].to_pylist(), [4, 7, 9], [1.0, 1.0, 0.5])
+    assert _kwise_rows(t, seq, line_of) == fast
+    for bad in ({"models": pa.array([["a", "a"]])}, {"ranking": pa.array([[0, 1]], pa.list_(pa.int32()))},
+                {"models": pa.array([["a", "b", "c"]])}, {"weight": pa.array([-1.0])}):
+        row = {"models": pa.array([["a", "b"]]), "ranking": pa.array([[1, 2]], pa.list_(pa.int32())),
+               "weight": pa.array([1.0]), **bad}
+        bt = pa.table(row)
+        assert _kwise_rows_checked(bt, np.array([3])) is None
+        with pytest.raises(RatingDataError, match="row 3"):
+            _kwise_rows(bt, np.array([3]), line_of)
