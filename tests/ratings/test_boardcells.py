@@ -51,7 +51,13 @@ def _more_votes(n: int, ids: list[int] | None = None, new_voters: bool = False) 
 
     rng = np.random.default_rng(len(Vote.objects.all()))
     template = Vote.objects.filter(mode="pairwise").select_related("battle").first()
-    comps = list({v.model_a for v in Vote.objects.filter(mode="pairwise").select_related("model_a")[:50]})
+    from arena.models import Competitor
+
+    # Every model of the seeded pairwise votes, in a fixed order (not the first rows' models: rows
+    # come back in whatever order the table holds them).
+    shown = Vote.objects.filter(mode="pairwise")
+    comps = list(Competitor.objects.filter(pk__in=shown.values("model_a")).union(
+        Competitor.objects.filter(pk__in=shown.values("model_b"))).order_by("pk"))
     out = []
     for k in range(n):
         a, b = rng.choice(len(comps), 2, replace=False)
