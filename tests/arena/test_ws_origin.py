@@ -9,9 +9,10 @@ from channels.testing import WebsocketCommunicator
 from config.asgi import application
 from config.wsorigin import origin_allowed
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio, pytest.mark.usefixtures("close_db_after")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("close_db_after")]
 
 
+@pytest.mark.asyncio
 async def test_the_voter_connects_from_the_site_itself_but_not_from_another_port(demo, monkeypatch):
     from tests.arena.test_consumer import _create_battle_without_generating
 
