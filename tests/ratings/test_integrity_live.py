@@ -41,19 +41,29 @@ def _seed(comps: list[Competitor], *, honest: int = 60, target: Competitor | Non
             other = rng.choice([c for c in comps if c != target])
             a, b = (target, other) if rng.random() < 0.5 else (other, target)
             plan.append((fan, a, b, "a" if a == target else "b", now - dt.timedelta(hours=rng.uniform(1, 48))))
-    battles = Battle.objects.bulk_create([
-        Battle(mode="pairwise", k=2, modality="text", voter=v, prompt=prompt, status="voted") for v, *_ in plan
-    ])
-    Slot.objects.bulk_create([Slot(battle=bt, position=p, competitor=c) for bt, (_, a, b, *_) in zip(battles, plan)
-                              for p, c in enumerate((a, b))])
-    Vote.objects.bulk_create([
-        Vote(battle=bt, voter=v, outcome=o, ranking={"a": [1, 2], "b": [2, 1], "tie": [1, 1]}[o], modality="text",
-             mode="pairwise", category="general", language="en", model_a=a, model_b=b, network_hash=f"net{v.pk}")
-        for bt, (v, a, b, o, _) in zip(battles, plan)
-    ])
-    for bt, (v, *_, when) in zip(battles, plan):  # created is auto_now_add: set the history afterwards
-        Vote.objects.filter(battle=bt).update(created=when)
+    _store(prompt, [(v, [a, b], {"a": [1, 2], "b": [2, 1], "tie": [1, 1]}[o], when) for v, a, b, o, when in plan])
     return fan
+
+
+def _store(prompt: Prompt, plan: list[tuple], *, kwise: bool = False) -> None:
+    """Write planned votes (voter, models in the order shown, places, when): battles, slots and
+    votes as the app stores them (pairwise: with its outcome), then their times."""
+    battles = Battle.objects.bulk_create([
+        Battle(mode="kwise" if kwise else "pairwise", k=len(shown), modality="text", voter=v, prompt=prompt,
+               status="voted") for v, shown, *_ in plan
+    ])
+    Slot.objects.bulk_create([Slot(battle=bt, position=p, competitor=c) for bt, (_, shown, *_) in zip(battles, plan)
+                              for p, c in enumerate(shown)])
+    outcome = {(1, 2): "a", (2, 1): "b", (1, 1): "tie"}
+    Vote.objects.bulk_create([
+        Vote(battle=bt, voter=v, ranking=places, modality="text", category="general", language="en",
+             network_hash=f"net{v.pk}",
+             **({"mode": "pairwise", "outcome": outcome[tuple(places)], "model_a": shown[0], "model_b": shown[1]}
+                if not kwise else {"mode": "kwise"}))
+        for bt, (v, shown, places, _) in zip(battles, plan)
+    ])
+    for bt, (*_, when) in zip(battles, plan):  # created is auto_now_add: set the history afterwards
+        Vote.objects.filter(battle=bt).update(created=when)
 
 
 @pytest.fixture
@@ -183,18 +193,7 @@ def _seed_kwise(comps: list[Competitor], target: Competitor, *, k: int = 3, hone
         rest = iter(range(2, k + 1))
         places = [1 if c == target else next(rest) for c in shown]
         plan.append((fan, shown, places, now - dt.timedelta(hours=rng.uniform(1, 48))))
-    battles = Battle.objects.bulk_create([
-        Battle(mode="kwise", k=k, modality="text", voter=v, prompt=prompt, status="voted") for v, *_ in plan
-    ])
-    Slot.objects.bulk_create([Slot(battle=bt, position=p, competitor=c) for bt, (_, shown, *_) in zip(battles, plan)
-                              for p, c in enumerate(shown)])
-    Vote.objects.bulk_create([
-        Vote(battle=bt, voter=v, ranking=places, modality="text", mode="kwise", category="general", language="en",
-             network_hash=f"net{v.pk}")
-        for bt, (v, _, places, _) in zip(battles, plan)
-    ])
-    for bt, (*_, when) in zip(battles, plan):
-        Vote.objects.filter(battle=bt).update(created=when)
+    _store(prompt, plan, kwise=True)
     return fan
 
 
