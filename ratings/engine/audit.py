@@ -254,31 +254,35 @@ def _cohort_stage(log, flagged, reasons, best, q) -> list[dict[str, Any]]:
             directions.add(True)
         if p_down[k] <= alpha:
             directions.add(False)
+        if not directions:
+            continue
+        # The model's new-voter votes, per voter (whichever way it is tested).
+        mine = np.flatnonzero(sel & ((log.a == k) | (log.b == k)))
+        voters = log.voter[mine]
+        wins = np.where(log.a[mine] == k, ya[mine], yb[mine])
+        logit = np.log(np.clip(pa[mine], 1e-12, 1)) - np.log(np.clip(1 - pa[mine], 1e-12, 1))
+        logit = np.where(log.a[mine] == k, logit, -logit)  # the model's own log-odds of winning
+        wm = w[mine]
+        vv = np.unique(voters)
+        idx = np.searchsorted(vv, voters)
+        # Trials: the voter's votes with the model (a K-wise vote's share of them: one trial).
+        heads, _ = it._per_unit(log, mine, np.ones(mine.size))
+        nn = np.bincount(np.searchsorted(vv, log.voter[heads]), minlength=len(vv)).astype(float)
+        won = np.bincount(idx, weights=wm * wins, minlength=len(vv))
+        exact = np.bincount(idx, weights=kw[mine].astype(float), minlength=len(vv)) == 0
+        order = np.argsort(idx, kind="stable")
+        bounds = np.searchsorted(idx[order], np.arange(len(vv) + 1))
+        # The null: an honest voter who may lean for (against) the model with odds up to
+        # COHORT_VOTER_ODDS, so a heavy newcomer's mild taste is not convicted by volume.
+        lean = math.log(it.COHORT_VOTER_ODDS)
         for boost in sorted(directions):
-            mine = np.flatnonzero(sel & ((log.a == k) | (log.b == k)))
-            voters = log.voter[mine]
-            wins = np.where(log.a[mine] == k, ya[mine], yb[mine])
-            pk = np.where(log.a[mine] == k, pa[mine], 1 - pa[mine])
-            # The null: an honest voter who may lean for (against) the model with odds up to
-            # COHORT_VOTER_ODDS, so a heavy newcomer's mild taste is not convicted by volume.
-            lean = math.log(it.COHORT_VOTER_ODDS)
-            logit = np.log(np.clip(pk, 1e-12, 1)) - np.log(np.clip(1 - pk, 1e-12, 1))
             pk = it._sigmoid(logit + lean) if boost else it._sigmoid(logit - lean)
-            wm = w[mine]
-            vv = np.unique(voters)
-            idx = np.searchsorted(vv, voters)
-            # Trials: the voter's votes with the model (a K-wise vote's share of them: one trial).
-            heads, _ = it._per_unit(log, mine, np.ones(mine.size))
-            nn = np.bincount(np.searchsorted(vv, log.voter[heads]), minlength=len(vv)).astype(float)
-            ww = np.bincount(idx, weights=wm * wins, minlength=len(vv))
+            ww = won
             ee = np.bincount(idx, weights=wm * pk, minlength=len(vv)) / nn
-            exact = np.bincount(idx, weights=kw[mine].astype(float), minlength=len(vv)) == 0
             if not boost:  # fewer wins than expected = more losses than expected
                 ww, ee, pk = nn - ww, 1 - ee, 1 - pk
             pv = it._upper(ww, nn, ee, exact)  # K-wise voters: the Chernoff bound (support: continuous)
             support: list[np.ndarray | None] = [None] * len(vv)
-            order = np.argsort(idx, kind="stable")
-            bounds = np.searchsorted(idx[order], np.arange(len(vv) + 1))
             for j in np.flatnonzero(exact):
                 # Pairwise votes only: the exact null law of the wins (each vote its own chance).
                 tail = it.pb_tail(pk[order[bounds[j]:bounds[j + 1]]])

@@ -339,17 +339,6 @@ def _lower(k: np.ndarray, n: np.ndarray, p: np.ndarray, exact: np.ndarray | None
     return out
 
 
-def _pb_sf(probs: np.ndarray, k: int) -> float:
-    """Exact P(S >= k) for S a sum of independent Bernoulli(probs) (Poisson-binomial), by dynamic
-    programming; O(n^2), so used only where the binomial bound already says "small"."""
-    dist = np.zeros(len(probs) + 2)
-    dist[0] = 1.0
-    for j, p in enumerate(probs):
-        dist[1:j + 2] = dist[1:j + 2] * (1 - p) + dist[:j + 1] * p
-        dist[0] *= 1 - p
-    return float(min(1.0, dist[k:].sum()))
-
-
 def _refine_upper(pval: np.ndarray, g: np.ndarray, probs: np.ndarray, k: np.ndarray, below: float = 0.05,
                   exact: np.ndarray | None = None) -> np.ndarray:
     """Replace the binomial bound by the exact Poisson-binomial tail for groups where it is small:
@@ -364,7 +353,9 @@ def _refine_upper(pval: np.ndarray, g: np.ndarray, probs: np.ndarray, k: np.ndar
     ends = np.searchsorted(g[order], cand, side="right")
     for c, s0, e0 in zip(cand, starts, ends):
         if e0 - s0 <= 5000:
-            out[c] = min(out[c], _pb_sf(probs[order[s0:e0]], int(round(k[c]))))
+            tail = pb_tail(probs[order[s0:e0]])  # exact, O(n^2): only where the bound already says "small"
+            kc = int(round(k[c]))
+            out[c] = min(out[c], float(tail[kc]) if kc < tail.size else 0.0)
     return out
 
 
@@ -530,26 +521,6 @@ def bh(p: np.ndarray, q: float) -> np.ndarray:
     return out
 
 
-def tarone_bh(p: np.ndarray, pmin: np.ndarray, q: float) -> np.ndarray:
-    """Benjamini-Hochberg for discrete tests with Tarone's screen (Gilbert 2005): a hypothesis whose
-    smallest attainable p-value (e.g. a voter with two votes) could never be rejected is left out
-    of the count, found as the least K with at most K hypotheses attaining q/K. Returns adjusted
-    p-values (1 for those left out)."""
-    p, pmin = np.asarray(p, float), np.asarray(pmin, float)
-    m = p.size
-    if m == 0:
-        return np.ones(0)
-    srt = np.sort(pmin)
-    ks = np.arange(1, m + 1)
-    # R(K) = #{pmin <= q/K}, non-increasing in K; the least K with R(K) <= K.
-    r = np.searchsorted(srt, q / ks, side="right")
-    k = int(ks[np.argmax(r <= ks)]) if np.any(r <= ks) else m
-    keep = pmin <= q / k
-    out = np.ones(m)
-    out[keep] = bh(p[keep], q)
-    return out
-
-
 def pb_tail(probs: np.ndarray) -> np.ndarray:
     """(n + 1,) P(S >= k) for k = 0..n, S a sum of independent Bernoulli(probs) (Poisson-binomial)."""
     dist = np.zeros(len(probs) + 1)
@@ -566,8 +537,8 @@ def discrete_bh(p: np.ndarray, support: list[np.ndarray | None], q: float) -> np
     continuous or conservatively bounded test, F_j(t) = t), F_j(t) the largest of them at or below
     t (the chance, under the null, of reaching p <= t), and the i-th smallest p-value is rejected
     (with all smaller) while sum_j F_j(p_(i)) / (1 - F_j(p_(i))) <= q i. A voter with three votes
-    then weighs what three votes can weigh instead of a full test (Tarone's screen keeps or drops
-    a test whole). Returns step-down adjusted p-values."""
+    then weighs what three votes can weigh instead of a full test (Tarone's screen, Gilbert 2005,
+    would keep or drop it whole). Returns step-down adjusted p-values."""
     p = np.asarray(p, float)
     m = p.size
     if m == 0:
