@@ -21,8 +21,8 @@ RATINGS_GAP_TTL_S is a rolled-back transaction and dropped.
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_left, bisect_right
 import time
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 import numpy as np

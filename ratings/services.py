@@ -190,8 +190,8 @@ def board_cluster_refresh(*, modality: str, category: str) -> bool:
             fresh = BoardCells.objects.select_for_update().get(pk=state.pk)
             if fresh.cluster_at > started:  # a fit refreshed them meanwhile, from newer data
                 return False
-            BoardCells.objects.filter(pk=state.pk).update(cluster_factors=factors, cluster_votes=state.vote_count,
-                                                         cluster_at=time.time())
+            fresh.cluster_factors, fresh.cluster_votes, fresh.cluster_at = factors, state.vote_count, time.time()
+            fresh.save(update_fields=["cluster_factors", "cluster_votes", "cluster_at"])
         return True
     finally:
         cache.delete(_refresh_key(modality, category))
@@ -261,9 +261,9 @@ def leaderboard_recompute(*, modality: str, category: str = "overall", method: s
         return None
     extra = {k: v for k, v in lb.to_dict().items() if k not in ("models", "method", "ci", "votes", "level")}
     if method == "bt":
-        # Fragility refits the model many times (tens of seconds at 200 models): it is computed with
-        # each voter-clustering refresh and carried over by the snapshots in between.
-        # (or when the factors changed since the latest snapshot: a refresh that ran in the background).
+        # Fragility refits the model many times (tens of seconds at 200 models): it is computed when
+        # the snapshot's voter-clustering factors are new (refreshed by this fit, or by the background
+        # task since the latest snapshot) and carried over by the snapshots in between.
         refreshed = lb.extra.get("cluster_factors_from_votes") in (None, fp.count)
         previous = (latest.extra or {}).get("cluster_factors_from_votes") if latest is not None else None
         if refreshed or latest is None or "fragility" not in (latest.extra or {}) \
